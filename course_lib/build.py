@@ -1,0 +1,154 @@
+"""Generate the student and solution notebooks from one source per notebook.
+
+Sources live in ``notebooks/src/NN_topic.py`` (jupytext percent format). Solution code is
+marked inside a code cell::
+
+    def logit_lens(model, resid):
+        # BEGIN SOLUTION: apply the final LayerNorm, then the unembedding
+        return model.unembed(model.ln_final(resid))
+        # END SOLUTION
+
+The student notebook replaces the marked lines with a TODO (the text after the colon) and a
+``raise NotImplementedError``; the solution notebook keeps them and is executed so that it
+stores its outputs. Both get the same first cell: the Colab set-up, built from
+``requirements.txt`` (one source of truth for the pins).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .paths import NOTEBOOKS_DIR, REPO_ROOT, SOLUTIONS_DIR, SOURCES_DIR
+
+BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<todo>.*))?$")
+END = re.compile(r"^\s*# END SOLUTION\s*$")
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+COURSE_REPO = "https://github.com/llm-mechanisms-course/understanding-llm-mechanisms"
+
+COLAB_CELL = '''\
+# Set-up. On Colab this installs the course (same pins as requirements.txt, keeping Colab's
+# own torch); on Binder or your own machine everything is already installed and it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+    PINS = {pins}
+    subprocess.run(["git", "clone", "--depth", "1", "{repo}", "/content/course"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *PINS], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "/content/course"], check=True)
+    sys.path.insert(0, "/content/course")
+'''
+
+
+def requirement_pins(path: Path = REPO_ROOT / "requirements.txt") -> list[str]:
+    """The pinned requirements, one per entry, without comments and pip options."""
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("-")]
+
+
+def colab_pins() -> list[str]:
+    """What Colab installs: every pin except torch (Colab's own build is kept)."""
+    return [pin for pin in requirement_pins() if not re.match(r"torch\b(?!-)", pin)]
+
+
+def colab_cell_source() -> str:
+    return COLAB_CELL.format(pins=repr(colab_pins()), repo=COURSE_REPO)
+
+
+def sources() -> list[Path]:
+    return sorted(SOURCES_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def to_student(code: str, where: str = "") -> str:
+    """Replace every ``# BEGIN SOLUTION`` … ``# END SOLUTION`` block by a TODO stub."""
+    out, inside = [], False
+    for line in code.splitlines():
+        begin = BEGIN.match(line)
+        if begin:
+            if inside:
+                raise ValueError(f"{where}: nested '# BEGIN SOLUTION'")
+            inside, indent = True, begin["indent"]
+            todo = begin["todo"] or "your code here"
+            out += [f"{indent}# TODO: {todo}", f'{indent}raise NotImplementedError("Exercise: {todo}")']
+        elif END.match(line):
+            if not inside:
+                raise ValueError(f"{where}: '# END SOLUTION' without '# BEGIN SOLUTION'")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: '# BEGIN SOLUTION' is never closed")
+    return "\n".join(out)
+
+
+def to_solution(code: str) -> str:
+    return "\n".join(line for line in code.splitlines() if not (BEGIN.match(line) or END.match(line)))
+
+
+def _notebook(src: Path, student: bool):
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(src)
+    cells = [nbformat.v4.new_code_cell(colab_cell_source())]
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            source = to_student(cell.source, src.name) if student else to_solution(cell.source)
+            cells.append(nbformat.v4.new_code_cell(source))
+        else:
+            cells.append(nbformat.v4.new_markdown_cell(cell.source))
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i:03d}"  # stable ids keep the generated files diffable
+    return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC,
+                                                           "language_info": {"name": "python"}})
+
+
+def student_notebook(src: Path):
+    return _notebook(src, student=True)
+
+
+def solution_notebook(src: Path):
+    return _notebook(src, student=False)
+
+
+def student_path(src: Path) -> Path:
+    return NOTEBOOKS_DIR / f"{src.stem}.ipynb"
+
+
+def solution_path(src: Path) -> Path:
+    return SOLUTIONS_DIR / f"{src.stem}.ipynb"
+
+
+def _cell_sources(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
+def out_of_date() -> list[str]:
+    """Generated notebooks whose cells differ from what their source generates now."""
+    import nbformat
+
+    stale = []
+    for src in sources():
+        for path, fresh in ((student_path(src), student_notebook(src)), (solution_path(src), solution_notebook(src))):
+            if not path.exists() or _cell_sources(nbformat.read(path, 4)) != _cell_sources(fresh):
+                stale.append(str(path.relative_to(REPO_ROOT)))
+    return stale
+
+
+def build(only: list[str] | None = None, execute: bool = True) -> None:
+    """Write the student notebook and the (executed) solution notebook of each source."""
+    import nbformat
+
+    from .runner import execute_notebook
+
+    SOLUTIONS_DIR.mkdir(parents=True, exist_ok=True)
+    for src in sources():
+        if only and not any(src.stem.startswith(o) for o in only):
+            continue
+        nbformat.write(student_notebook(src), student_path(src))
+        solution = solution_notebook(src)
+        if execute:
+            run = execute_notebook(solution, cwd=SOLUTIONS_DIR)
+            solution = run.notebook
+            print(f"built {src.stem}: {run.wall_s:.1f} s, peak {run.peak_mb:.0f} MB")
+        nbformat.write(solution, solution_path(src))

@@ -1,0 +1,98 @@
+"""Run the course headless: execute notebooks, keep executed copies and HTML, and measure
+wall time and peak memory per notebook (the project's performance benchmark).
+
+    python -m course_lib run              # every solution notebook
+    python -m course_lib run 00 01        # some of them
+    python -m course_lib run --student    # the student notebooks (stubs fall back to references)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .paths import BUILD_DIR, KERNELS_DIR, NOTEBOOKS_DIR, OFFLINE_KERNEL, REPO_ROOT, SOLUTIONS_DIR
+
+BUDGET_S, BUDGET_MB, IMPORT_BUDGET_S = 180.0, 1536.0, 3.0
+_PEAK_MEMORY_PROBE = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+
+
+@dataclasses.dataclass
+class Run:
+    notebook: object  # the executed nbformat notebook
+    wall_s: float
+    peak_mb: float
+
+
+def use_course_kernels() -> None:
+    """Make the course's network-blocking kernel visible to Jupyter in this process."""
+    paths = os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
+    if str(KERNELS_DIR) not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(KERNELS_DIR), *filter(None, paths)])
+
+
+def execute_notebook(nb, cwd: Path, timeout: int = 900) -> Run:
+    """Execute ``nb`` in the offline kernel; return it with its wall time and the kernel's peak RSS."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    use_course_kernels()
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))  # work on a copy
+    nb.cells.append(nbformat.v4.new_code_cell(_PEAK_MEMORY_PROBE))
+    start = time.perf_counter()
+    NotebookClient(nb, kernel_name=OFFLINE_KERNEL, timeout=timeout,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    wall = time.perf_counter() - start
+    probe = nb.cells.pop()
+    peak_mb = int(probe.outputs[0]["text"].strip()) / 1024  # ru_maxrss is in KiB on Linux
+    return Run(nb, wall, peak_mb)
+
+
+def measure_import_time() -> float:
+    """Seconds for a fresh interpreter to ``import course_lib`` (minus the interpreter's start)."""
+    def timed(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+        return time.perf_counter() - start
+
+    return max(0.0, timed("import course_lib") - timed("pass"))
+
+
+def _to_html(nb, path: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    path.write_text(body, encoding="utf-8")
+
+
+def run_course(only: list[str] | None = None, student: bool = False, out: Path = BUILD_DIR / "course") -> list[dict]:
+    """Execute the notebooks, write executed copies + HTML to ``out`` and print the benchmark table."""
+    import nbformat
+
+    folder = NOTEBOOKS_DIR if student else SOLUTIONS_DIR
+    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if not only or any(p.stem.startswith(o) for o in only))
+    if not paths:
+        raise SystemExit(f"no notebooks matching {only} in {folder}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in paths:
+        print(f"running {path.relative_to(REPO_ROOT)} …", flush=True)
+        run = execute_notebook(nbformat.read(path, 4), cwd=path.parent)
+        nbformat.write(run.notebook, out / path.name)
+        _to_html(run.notebook, out / f"{path.stem}.html")
+        rows.append({"notebook": path.stem, "wall_s": round(run.wall_s, 1), "peak_mb": round(run.peak_mb),
+                     "within_budget": run.wall_s <= BUDGET_S and run.peak_mb <= BUDGET_MB})
+    import_s = measure_import_time()
+    (out / "benchmark.json").write_text(json.dumps({"notebooks": rows, "import_course_lib_s": round(import_s, 2),
+                                                    "cpu_count": os.cpu_count()}, indent=2) + "\n")
+    print(f"\n{'notebook':<40}{'wall (s)':>10}{'peak (MB)':>11}  budget ({BUDGET_S:.0f} s, {BUDGET_MB:.0f} MB)")
+    for r in rows:
+        print(f"{r['notebook']:<40}{r['wall_s']:>10.1f}{r['peak_mb']:>11}  {'ok' if r['within_budget'] else 'OVER'}")
+    print(f"{'import course_lib':<40}{import_s:>10.2f}{'':>11}  {'ok' if import_s <= IMPORT_BUDGET_S else 'OVER'} "
+          f"(budget {IMPORT_BUDGET_S:.0f} s)")
+    print(f"\nexecuted notebooks, HTML and benchmark.json are in {out}")
+    return rows
