@@ -1,0 +1,337 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 00 — Observing and manipulating a transformer
+#
+# *Understanding the Mechanism of LLMs*, lecture part 1: **why interpretability?**
+#
+# A brain can be observed only through a few electrodes; a large language model can be observed
+# *completely*. Every activation of every layer on every token is a number we can read, and every
+# one of them is a number we can change and then watch what the model does. LLMs are the first
+# intelligent agents we can fully **observe** and **manipulate**. This notebook teaches the
+# tools for both, on a transformer small enough to train in seconds on a laptop:
+#
+# | tool | what it does | kind of question |
+# |---|---|---|
+# | `run_with_cache` | records every activation | observe |
+# | hook points | named places where activations can be read or rewritten | observe + manipulate |
+# | ablation | delete a component and measure the damage | manipulate |
+# | logit lens | decode an intermediate state as if it were the output | observe |
+# | activation patching | copy one activation from a *clean* run into a *corrupted* run | manipulate (causal) |
+#
+# Interpretability research comes from two directions, and these tools serve both:
+# - **Reverse engineering** (bottom-up): start from a component (a head, a neuron, a layer) and
+#   ask what concept it represents and what process it carries out.
+# - **Concept-based interpretability** (top-down): start from a concept (say, "the state a city is in")
+#   and ask where and how the model stores it.
+#
+# We use [TransformerLens](https://github.com/TransformerLensOrg/TransformerLens), the standard
+# library for this work: its `HookedTransformer` exposes a hook point on every activation.
+
+# %%
+import functools
+
+import matplotlib.pyplot as plt
+import torch
+
+from transformer_lens import patching
+
+from course_lib import set_seed
+from course_lib.observe import (check_final_token_residuals, check_head_ablation_hook, check_logit_difference,
+                                check_logit_lens, check_patch_position_hook, check_patching_score)
+from course_lib.tiny_facts import STATES, capital_prompt, city_prompt, train_tiny_fact_model
+
+set_seed(0)
+_ = torch.set_grad_enabled(False)  # we only run the model from here on (training below re-enables it)
+
+# %% [markdown]
+# ## 1. A tiny model that knows some facts
+#
+# Our subject is a 2-layer transformer (attention + MLP in each layer, 64-dimensional residual
+# stream) that we train right here on 30 facts about US states, in two sentence templates:
+#
+# - `Dallas is a city in` → `Texas`
+# - `The capital of Texas is` → `Austin`
+#
+# Every word (including `Los Angeles`) is one token. Training takes a few seconds; the loss
+# is computed on the answer token only.
+
+# %%
+with torch.enable_grad():
+    tiny = train_tiny_fact_model(seed=0)
+model, vocab = tiny.model, tiny.vocab
+print(f"final training loss {tiny.losses[-1]:.4f}; accuracy on the facts {tiny.accuracy():.0%}")
+print(model.cfg.n_layers, "layers,", model.cfg.n_heads, "heads per layer, d_model =", model.cfg.d_model)
+for prompt in (city_prompt("Dallas"), city_prompt("Oakland"), capital_prompt("Texas")):
+    print(" ".join(prompt), "→", tiny.predict(prompt))
+
+# %% [markdown]
+# ## 2. Observe: `run_with_cache` and hook points
+#
+# `model.run_with_cache(tokens)` runs the model and returns the logits **and** an
+# `ActivationCache` holding every intermediate activation, keyed by the name of its hook point.
+# The names follow the architecture: `hook_embed`, then per block `blocks.{l}.hook_resid_pre`,
+# `blocks.{l}.attn.hook_pattern` (attention weights), `blocks.{l}.attn.hook_z` (per-head outputs
+# before the output projection), `blocks.{l}.hook_mlp_out`, `blocks.{l}.hook_resid_post`, …
+
+# %%
+dallas = tiny.tokens([city_prompt("Dallas")])
+logits, cache = model.run_with_cache(dallas)
+print("tokens:", vocab.to_str_tokens(dallas))
+print("logits:", tuple(logits.shape), "= [batch, position, vocabulary]")
+for name in [n for n in cache.keys() if n.startswith("blocks.0.")]:
+    print(f"{name:32s} {tuple(cache[name].shape)}")
+
+# %% [markdown]
+# The **residual stream** is the model's running state: each block reads it and adds its output
+# back. The cache also accepts short names: `cache["resid_post", 1]` is
+# `cache["blocks.1.hook_resid_post"]`.
+#
+# ### Exercise 1 — the residual stream at the last position
+# Write `final_token_residuals(cache, n_layers)` returning the residual stream at the **last**
+# position, before block 0 (`resid_pre` of block 0, i.e. the embedding) and after each block
+# (`resid_post`), stacked into a tensor of shape `[n_layers + 1, batch, d_model]`.
+
+# %%
+def final_token_residuals(cache, n_layers):
+    # BEGIN SOLUTION: stack cache["resid_pre", 0][:, -1] and cache["resid_post", l][:, -1] for every layer l
+    return torch.stack([cache["resid_pre", 0][:, -1]] + [cache["resid_post", l][:, -1] for l in range(n_layers)])
+    # END SOLUTION
+
+
+final_token_residuals = check_final_token_residuals(final_token_residuals)
+
+# %%
+residuals = final_token_residuals(cache, model.cfg.n_layers)
+print("shape:", tuple(residuals.shape))
+print("norm of the last-position state after each block:", [round(x, 1) for x in residuals[:, 0].norm(dim=-1).tolist()])
+
+# %% [markdown]
+# Attention patterns are activations too. Which earlier token does the last position (`in`) look
+# at? For a fact about Dallas, we expect some head to attend to `Dallas`. Here are the heads of
+# block 0.
+
+# %%
+str_tokens = vocab.to_str_tokens(dallas)
+fig, axes = plt.subplots(1, model.cfg.n_heads, figsize=(12, 2.6), sharey=True)
+for head, ax in enumerate(axes):
+    ax.bar(range(len(str_tokens)), cache["pattern", 0][0, head, -1].numpy())
+    ax.set_xticks(range(len(str_tokens)), str_tokens, rotation=60)
+    ax.set_title(f"block 0, head {head}")
+axes[0].set_ylabel("attention from the last token")
+fig.tight_layout()
+plt.show()
+for head in range(model.cfg.n_heads):
+    print(f"block 0, head {head}: attention from the last position to 'Dallas' = {cache['pattern', 0][0, head, -1, 1]:.2f}")
+
+# %% [markdown]
+# ## 3. Observe: the logit lens
+#
+# The last layer's residual state is turned into logits by the final LayerNorm and the
+# unembedding. The **logit lens** (nostalgebraist, 2020) applies the same two steps to the state
+# after *any* layer: "if the model had to answer now, what would it say?" It is a cheap way to see
+# *when* an answer becomes decodable.
+#
+# ### Exercise 2 — `logit_lens(model, resid)`
+# Map residual states (any leading shape, last dimension `d_model`) to logits.
+
+# %%
+def logit_lens(model, resid):
+    # BEGIN SOLUTION: apply model.ln_final, then model.unembed
+    return model.unembed(model.ln_final(resid))
+    # END SOLUTION
+
+
+logit_lens = check_logit_lens(logit_lens)
+
+# %% [markdown]
+# Now decode the last position of every city prompt after each block and record the probability
+# of the correct state.
+
+# %%
+cities = [c for _, (_, cs) in STATES.items() for c in cs]
+city_states = [s for s, (_, cs) in STATES.items() for c in cs]
+city_tokens = tiny.tokens([city_prompt(c) for c in cities])
+state_ids = torch.tensor([vocab.to_single_token(s) for s in city_states])
+_, city_cache = model.run_with_cache(city_tokens)
+lens_probs = logit_lens(model, final_token_residuals(city_cache, model.cfg.n_layers)).softmax(-1)
+p_correct = lens_probs[:, torch.arange(len(cities)), state_ids]  # [n_layers + 1, n_cities]
+
+fig, ax = plt.subplots(figsize=(9, 2.8))
+im = ax.imshow(p_correct.numpy(), vmin=0, vmax=1, cmap="Blues", aspect="auto")
+ax.set_yticks(range(model.cfg.n_layers + 1), ["embed"] + [f"after block {l}" for l in range(model.cfg.n_layers)])
+ax.set_xticks(range(len(cities)), cities, rotation=70)
+ax.set_title("logit lens: P(correct state) at the last position")
+fig.colorbar(im)
+plt.show()
+print("mean P(correct state) per stage:", [round(x, 2) for x in p_correct.mean(1).tolist()])
+
+# %% [markdown]
+# ## 4. Manipulate: ablation with a hook
+#
+# A **hook** is a function `hook_fn(activation, hook)` attached to a hook point; whatever it
+# returns replaces the activation. `model.run_with_hooks(tokens, fwd_hooks=[(name, hook_fn)])`
+# runs the model with it. Deleting (zeroing) a component this way is an **ablation**: if
+# performance collapses, the component was necessary.
+#
+# ### Exercise 3 — ablate one attention head
+# `hook_z` has shape `[batch, position, head, d_head]`. Write `head_ablation_hook(z, hook, head)`
+# returning `z` with the given head zeroed at every position (work on a copy: `z.clone()`).
+
+# %%
+def head_ablation_hook(z, hook, head):
+    # BEGIN SOLUTION: copy z, zero z[:, :, head], return the copy
+    z = z.clone()
+    z[:, :, head] = 0.0
+    return z
+    # END SOLUTION
+
+
+head_ablation_hook = check_head_ablation_hook(head_ablation_hook)
+
+# %% [markdown]
+# ### Exercise 4 — a metric: the logit difference
+# How strongly does the model prefer the right answer over a specific wrong one? Write
+# `logit_difference(logits, correct, wrong)`: at the **last** position, `logit[correct] −
+# logit[wrong]`, averaged over the batch (`correct` and `wrong` are token-id tensors of shape
+# `[batch]`). Unlike accuracy it is continuous, so it shows partial effects.
+
+# %%
+def logit_difference(logits, correct, wrong):
+    # BEGIN SOLUTION: index logits[:, -1] with (row, correct) and (row, wrong); return the mean difference
+    last = logits[:, -1]
+    rows = torch.arange(last.shape[0])
+    return (last[rows, correct] - last[rows, wrong]).mean()
+    # END SOLUTION
+
+
+logit_difference = check_logit_difference(logit_difference)
+
+# %% [markdown]
+# Ablate each head and each MLP in turn and measure the logit difference between the correct
+# state and the next state in our list (a fixed wrong answer).
+
+# %%
+wrong_ids = state_ids.roll(2)  # the state of another pair of cities
+clean_ld = logit_difference(model(city_tokens), state_ids, wrong_ids).item()
+effects = {}
+for layer in range(model.cfg.n_layers):
+    for head in range(model.cfg.n_heads):
+        hook = functools.partial(head_ablation_hook, head=head)
+        logits = model.run_with_hooks(city_tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
+        effects[f"L{layer}H{head}"] = logit_difference(logits, state_ids, wrong_ids).item()
+    logits = model.run_with_hooks(city_tokens, fwd_hooks=[(f"blocks.{layer}.hook_mlp_out", lambda x, hook: 0 * x)])
+    effects[f"MLP{layer}"] = logit_difference(logits, state_ids, wrong_ids).item()
+
+fig, ax = plt.subplots(figsize=(8, 2.8))
+ax.bar(list(effects), [clean_ld - v for v in effects.values()])
+ax.set_ylabel("drop in logit difference")
+ax.set_title(f"zero-ablation of each component (clean logit difference {clean_ld:.1f})")
+plt.show()
+print(f"clean logit difference: {clean_ld:.2f}")
+for name, value in effects.items():
+    print(f"  ablate {name:6s} → {value:6.2f}")
+
+# %% [markdown]
+# Ablation says which components are **necessary**, but zero is an unnatural value for an
+# activation, and a component can matter for reasons unrelated to the fact (for instance, it may
+# just keep the state's scale). Patching asks a sharper question.
+#
+# ## 5. Manipulate: activation patching (causal tracing)
+#
+# Run the model on a **clean** prompt (`Dallas is a city in` → Texas) and a **corrupted** one that
+# differs in one token (`Oakland is a city in` → California). Then run the corrupted prompt again,
+# but overwrite one activation — one layer, one position — with its value from the clean run.
+# If the answer swings back to Texas, that activation carries the information "the city is
+# Dallas" (and is sufficient to move the answer).
+#
+# ### Exercise 5 — the patching hook
+# Write `patch_position_hook(activation, hook, pos, clean_cache)`: a copy of `activation` whose
+# position `pos` (second dimension) is replaced by the clean run's activation at the same hook
+# point, `clean_cache[hook.name]`.
+
+# %%
+def patch_position_hook(activation, hook, pos, clean_cache):
+    # BEGIN SOLUTION: copy the activation, overwrite [:, pos] with clean_cache[hook.name][:, pos]
+    activation = activation.clone()
+    activation[:, pos] = clean_cache[hook.name][:, pos]
+    return activation
+    # END SOLUTION
+
+
+patch_position_hook = check_patch_position_hook(patch_position_hook)
+
+# %% [markdown]
+# ### Exercise 6 — a normalised score
+# Raw logit differences are hard to compare. Normalise: `(patched − corrupted) / (clean −
+# corrupted)`, which is 0 when the patch changes nothing and 1 when it restores the clean
+# behaviour fully.
+
+# %%
+def patching_score(patched, corrupted, clean):
+    # BEGIN SOLUTION: (patched - corrupted) / (clean - corrupted)
+    return (patched - corrupted) / (clean - corrupted)
+    # END SOLUTION
+
+
+patching_score = check_patching_score(patching_score)
+
+# %%
+clean_tokens, corrupted_tokens = tiny.tokens([city_prompt("Dallas")]), tiny.tokens([city_prompt("Oakland")])
+texas, california = torch.tensor([vocab.to_single_token("Texas")]), torch.tensor([vocab.to_single_token("California")])
+metric = functools.partial(logit_difference, correct=texas, wrong=california)
+clean_value, corrupted_value = metric(model(clean_tokens)).item(), metric(model(corrupted_tokens)).item()
+print(f"logit diff Texas − California: clean (Dallas) {clean_value:.2f}, corrupted (Oakland) {corrupted_value:.2f}")
+
+# One patch with your hook: the city position (1), before block 1.
+_, clean_cache = model.run_with_cache(clean_tokens)
+hook = functools.partial(patch_position_hook, pos=1, clean_cache=clean_cache)
+patched_value = metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=[("blocks.1.hook_resid_pre", hook)])).item()
+print(f"patch 'before block 1' at the city position: score {patching_score(patched_value, corrupted_value, clean_value):.2f}")
+
+# Every (layer, position) at once with TransformerLens's patching module, which does the same as your hook.
+grid = patching_score(patching.get_act_patch_resid_pre(model, corrupted_tokens, clean_cache, metric),
+                      corrupted_value, clean_value)
+assert abs(grid[1, 1].item() - patching_score(patched_value, corrupted_value, clean_value)) < 1e-4
+
+fig, ax = plt.subplots(figsize=(7, 2.8))
+im = ax.imshow(grid.numpy(), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+ax.set_xticks(range(clean_tokens.shape[1]), [f"{a}/{b}" if a != b else a for a, b in
+                                              zip(vocab.to_str_tokens(clean_tokens), vocab.to_str_tokens(corrupted_tokens))])
+ax.set_yticks(range(grid.shape[0]), [f"before block {l}" for l in range(model.cfg.n_layers)])
+ax.set_title("patching the residual stream: share of 'Texas' restored")
+fig.colorbar(im)
+plt.show()
+print("patching score (rows: before block 0, before block 1; columns: positions):")
+print(grid.numpy().round(2))
+
+# %% [markdown]
+# Read the grid row by row. Before block 0 the information "Dallas, not Oakland" sits only at the
+# city's position: patching there restores Texas completely, patching anywhere else does nothing.
+# Before block 1 it sits mostly at the **last** position, where the answer is read out: block 0's
+# attention has already moved it there (the heads you saw attending to `Dallas`). The logit lens
+# agreed: the answer is decodable after block 0. That is a **circuit** for this fact, found by
+# intervention rather than by eyeballing activations: correlation becomes causation.
+#
+# Compare with the ablations: no single head was *necessary*, because several heads of block 0 copy
+# the city and each can stand in for the others. Ablation measures necessity, patching measures
+# sufficiency; a redundant circuit fools the first and not the second.
+#
+# ## 6. Observe or manipulate? The limits of what we did
+#
+# - The logit lens **observes**: it tells us when the answer is *decodable*, not whether the model
+#   *uses* it. Notebook 06 shows a probe decoding a bridge entity the model fails to use.
+# - Ablation and patching **manipulate**: they establish causal roles, but only for the
+#   components and inputs we chose to test.
+# - Both treat neurons, heads and layers as the units of explanation. In real models these units
+#   are **polysemantic**: one neuron responds to many unrelated concepts. The next notebooks ask why
+#   (superposition, notebook 01) and how to find better units (sparse autoencoders, notebook 02).
+#
+# **Try it yourself**: patch `The capital of Texas is` into `The capital of California is`. Where
+# does the information live now? Does the same head carry it?

@@ -1,0 +1,85 @@
+"""One source per notebook: the generated student and solution notebooks are up to date, the
+student versions contain stubs instead of solutions, and every install cell agrees with
+requirements.txt."""
+import re
+
+import nbformat
+import pytest
+
+from course_lib import build
+from course_lib.paths import REPO_ROOT
+
+SOURCES = build.sources()
+
+
+def test_there_are_notebook_sources():
+    assert SOURCES and SOURCES[0].name.startswith("00_")
+
+
+def test_generated_notebooks_are_up_to_date():
+    stale = build.out_of_date()
+    assert not stale, f"regenerate with `make build NB=...` (python -m course_lib build): {stale}"
+
+
+def test_to_student_replaces_marked_code_with_a_todo_stub():
+    code = "def f(x):\n    y = 1\n    # BEGIN SOLUTION: add one\n    return x + y\n    # END SOLUTION\n"
+    student = build.to_student(code)
+    assert "return x + y" not in student and "y = 1" in student
+    assert "    # TODO: add one\n    raise NotImplementedError(\"Exercise: add one\")" in student
+    assert build.to_solution(code) == "def f(x):\n    y = 1\n    return x + y"
+
+
+@pytest.mark.parametrize("code, problem", [
+    ("# BEGIN SOLUTION\nx = 1\n", "never closed"),
+    ("x = 1\n# END SOLUTION\n", "without"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "nested"),
+])
+def test_unbalanced_markers_are_errors(code, problem):
+    with pytest.raises(ValueError, match=problem):
+        build.to_student(code, "nb.py")
+
+
+@pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
+def test_student_notebook_has_stubs_and_no_solutions(src):
+    student = nbformat.read(build.student_path(src), 4)
+    text = "\n".join(c.source for c in student.cells)
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    n_exercises = src.read_text().count("# BEGIN SOLUTION")
+    assert text.count("raise NotImplementedError") == n_exercises >= 4
+    assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
+def test_solution_notebook_has_outputs(src):
+    solution = nbformat.read(build.solution_path(src), 4)
+    assert any(c.get("outputs") for c in solution.cells if c.cell_type == "code")
+
+
+def _pins_in_first_cell(path):
+    first = nbformat.read(path, 4).cells[0].source
+    return eval(re.search(r"PINS = (\[.*?\])", first, re.S).group(1))
+
+
+@pytest.mark.parametrize("path", sorted(REPO_ROOT.glob("notebooks/**/[0-9][0-9]_*.ipynb")), ids=lambda p: p.name)
+def test_colab_install_cell_matches_requirements(path):
+    requirements = build.requirement_pins()
+    pins = _pins_in_first_cell(path)
+    assert pins == [p for p in requirements if not p.startswith("torch==")]
+    assert "torch==2.13.0" in requirements, "torch must stay pinned (an unpinned torch pulls GBs of CUDA wheels)"
+    assert not any(p.startswith("torch==") for p in pins), "Colab keeps its own torch"
+
+
+def test_requirements_are_pinned_and_locked():
+    constraints = (REPO_ROOT / "constraints.txt").read_text().splitlines()
+    locked = {line.split("==")[0].lower().replace("_", "-"): line for line in constraints if "==" in line}
+    for pin in build.requirement_pins():
+        name, version = pin.split("==")
+        assert locked[name.lower().replace("_", "-")].split("==")[1].split("+")[0] == version, pin
+    assert int(locked["transformer-lens"].split("==")[1].split(".")[0]) < 4, "sae-lens needs transformer-lens < 4"
+
+
+def test_binder_installs_the_same_pins_with_a_cpu_torch():
+    binder = (REPO_ROOT / "binder" / "requirements.txt").read_text()
+    assert "-r ../requirements.txt" in binder and "-c ../constraints.txt" in binder
+    assert "download.pytorch.org/whl/cpu" in binder
+    assert "pip install" in (REPO_ROOT / "binder" / "postBuild").read_text()

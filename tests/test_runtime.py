@@ -1,0 +1,44 @@
+"""Device, seeding, import cost, and the tiny fact model of notebook 00."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from course_lib import get_device, set_seed
+from course_lib.paths import REPO_ROOT
+
+
+def test_device_is_cuda_when_available_else_cpu():
+    assert get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert get_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or None"):
+        get_device("tpu")
+
+
+def test_set_seed_repeats_and_rejects_bad_seeds():
+    set_seed(3)
+    a = torch.rand(3)
+    set_seed(3)
+    assert torch.equal(a, torch.rand(3))
+    with pytest.raises(ValueError, match="non-negative int"):
+        set_seed(-1)
+
+
+def test_import_course_lib_is_lazy():
+    code = "import sys, course_lib; print(sorted(m for m in ('torch', 'transformer_lens', 'sae_lens') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_tiny_fact_model_learns_every_fact():
+    from course_lib.tiny_facts import city_prompt, train_tiny_fact_model
+
+    tiny = train_tiny_fact_model(seed=0, steps=300)
+    assert tiny.accuracy() == 1.0
+    assert tiny.predict(city_prompt("Dallas")) == "Texas"
+    assert tiny.predict(city_prompt("Oakland")) == "California"
+    with pytest.raises(ValueError, match="unknown words"):
+        tiny.vocab.to_tokens(["Gotham"])
+    with pytest.raises(ValueError, match="positive int"):
+        train_tiny_fact_model(steps=0)
