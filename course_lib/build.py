@@ -69,7 +69,7 @@ def to_student(code: str, where: str = "") -> str:
                 raise ValueError(f"{where}: nested '# BEGIN SOLUTION'")
             inside, indent = True, begin["indent"]
             todo = begin["todo"] or "your code here"
-            out += [f"{indent}# TODO: {todo}", f'{indent}raise NotImplementedError("Exercise: {todo}")']
+            out += [f"{indent}# TODO: {todo}", f"{indent}raise NotImplementedError({'Exercise: ' + todo!r})"]
         elif END.match(line):
             if not inside:
                 raise ValueError(f"{where}: '# END SOLUTION' without '# BEGIN SOLUTION'")

@@ -1,6 +1,7 @@
 """One source per notebook: the generated student and solution notebooks are up to date, the
 student versions contain stubs instead of solutions, and every install cell agrees with
 requirements.txt."""
+import ast
 import re
 
 import nbformat
@@ -25,7 +26,9 @@ def test_to_student_replaces_marked_code_with_a_todo_stub():
     code = "def f(x):\n    y = 1\n    # BEGIN SOLUTION: add one\n    return x + y\n    # END SOLUTION\n"
     student = build.to_student(code)
     assert "return x + y" not in student and "y = 1" in student
-    assert "    # TODO: add one\n    raise NotImplementedError(\"Exercise: add one\")" in student
+    assert "    # TODO: add one\n    raise NotImplementedError('Exercise: add one')" in student
+    quoted = build.to_student('def f(c):\n    # BEGIN SOLUTION: read c["x"]\n    return c["x"]\n    # END SOLUTION')
+    ast.parse(quoted)  # quotes in the TODO text must not break the stub
     assert build.to_solution(code) == "def f(x):\n    y = 1\n    return x + y"
 
 
@@ -47,6 +50,9 @@ def test_student_notebook_has_stubs_and_no_solutions(src):
     n_exercises = src.read_text().count("# BEGIN SOLUTION")
     assert text.count("raise NotImplementedError") == n_exercises >= 4
     assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            ast.parse(cell.source)  # every stub cell is valid Python
 
 
 @pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
