@@ -1,0 +1,186 @@
+"""Notebook 06: the checks teach (reference passes, mistakes get their hint, a stub falls back),
+the shipped runs show the asserted results, and bad input gives clear errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.implicit_reasoning import analysis as an
+from course_lib.implicit_reasoning import checks as ck
+from course_lib.implicit_reasoning import runs
+from course_lib.implicit_reasoning.training import TrainConfig, first_step_at
+from course_lib.implicit_reasoning.world import World, WorldConfig, build_splits
+
+torch.set_num_threads(1)
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+CASES = {
+    "build_splits": (ck.check_build_splits, build_splits, [
+        (ck._swapped_letters, "you swapped them"),
+        (ck._answer_is_bridge, "the bridge e2 comes before the answer e3"),
+        (ck._only_first_hop_origin, "check is_ood of the second hop"),
+    ]),
+    "answer_only_loss": (ck.check_answer_only_loss, ck.answer_only_loss, [
+        (ck._loss_last, "use each row's answer_pos"),
+        (ck._loss_all_positions, "not on every position"),
+        (lambda lg, a, p: ck.answer_only_loss(lg, a, p) * lg.shape[0], "not sum"),
+    ]),
+    "answer_accuracy": (ck.check_answer_accuracy, ck.answer_accuracy, [
+        (lambda lg, a, p: float((lg[:, -1].argmax(-1) == a).float().mean()), "its own answer position"),
+        (lambda lg, a, p: float((lg[range(len(a)), p].argmax(-1) == a).float().sum()), "not the number"),
+    ]),
+    "logit_lens_at": (ck.check_logit_lens_at, an.logit_lens_at, [
+        (ck._lens_no_ln, "model.ln_final"),
+        (ck._lens_no_embed, "n_layers + 1 states"),
+        (lambda model, cache, pos: an.logit_lens_at(model, cache, -1), "not at the last position"),
+    ]),
+    "patched_logits": (ck.check_patched_logits, an.patched_logits, [
+        (ck._patch_same_pos, "at src_pos"),
+        (ck._patch_all_positions, "Patch one position only"),
+        (ck._patch_post, "resid_pre"),
+    ]),
+    "edit_metrics": (ck.check_edit_metrics, an.edit_metrics, [
+        (lambda ap, nb, th, na: {"edit": float((ap == nb).float().mean()),
+                                 "multi_hop": float((th == nb).float().mean())}, "not the new bridge"),
+        (lambda ap, nb, th, na: {"edit": float((ap == nb).sum()), "multi_hop": float((th == na).sum())},
+         "not counts"),
+    ]),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_reference_passes(name, capsys):
+    check, reference, _ = CASES[name]
+    assert check(reference) is reference
+    assert f"✔ {name} passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_wrong_implementations_are_rejected_with_their_hint(name, capsys):
+    check, reference, wrongs = CASES[name]
+    assert len(wrongs) >= 2
+    for wrong, hint in wrongs:
+        assert check(wrong) is reference
+        out = capsys.readouterr().out
+        assert f"✘ {name} failed" in out and hint in out, out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_stub_falls_back_to_reference(name, capsys):
+    check, reference, _ = CASES[name]
+    assert check(_stub) is reference
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- the world
+def test_splits_are_consistent():
+    world = World(WorldConfig(n_entities=30, relations_per_entity=10, phi=3.0, n_test=200))
+    tail = world.tail
+    for split, q in world.all_queries.items():
+        assert all(tail[(a, b)] == e2 and tail[(e2, c)] == e3 for a, b, c, e2, e3 in q[:50].tolist())
+    train = {tuple(q[:3]) for q in world.train_2hop.tolist()}
+    assert not train & {tuple(q[:3]) for q in world.test["ID"].tolist()}, "ID test is held out"
+    assert len(world.train_2hop) == round(3.0 * (~world.is_ood).sum())
+
+
+def test_blocked_second_hops_never_appear_in_training():
+    world = World(WorldConfig(n_entities=30, relations_per_entity=10, phi=3.0, blocked_second_hop=0.2))
+    assert not world.second_hop_blocked(world.train_2hop).any()
+    assert world.second_hop_blocked(world.test["ID_blocked"]).all()
+    assert len(world.test["ID_blocked"]) > 0
+
+
+# ----------------------------------------------------------------------------- shipped runs
+def test_main_run_memorizes_before_it_generalizes():
+    """What the shipped (budget-limited) run shows: training accuracy saturates while ID test
+    accuracy is still low, ID rises later, OOD (OO, IO) stays near chance."""
+    log = runs.load_run("main")["log"]
+    i = log["step"].index(first_step_at(log, "train", 0.85))
+    assert log["ID"][i] <= 0.15, "ID test is still low when training accuracy passes 85 %"
+    assert log["ID"][-1] >= 3 * log["ID"][i] and log["ID"][-1] >= 0.4
+    assert log["OO"][-1] <= 0.10 and log["IO"][-1] <= 0.10
+
+
+@pytest.mark.xfail(reason="not reproduced within the CPU budget: after 8000 steps training is at 94 % and "
+                          "ID test at 44 % (still rising); the run would need to be longer", strict=False)
+def test_main_run_reaches_the_papers_thresholds():
+    log = runs.load_run("main")["log"]
+    assert log["train"][-1] >= 0.99 and log["ID"][-1] >= 0.90 and log["OO"][-1] <= 0.10
+    train95, id50 = first_step_at(log, "train", 0.95), first_step_at(log, "ID", 0.5)
+    assert train95 is not None and id50 is not None and id50 > train95
+
+
+@pytest.mark.xfail(reason="the no-ID-atomic run is short (3000 steps) in the shipped budget", strict=False)
+def test_no_id_atomic_run_still_generalizes():
+    assert runs.load_run("no_id_atomic")["log"]["ID"][-1] >= 0.80
+
+
+@pytest.fixture(scope="module")
+def patching_curve():
+    model, world = runs.load_main_model()
+    return an.cross_query_patching(model, world, world.test["ID"][:150]), model.cfg.n_layers
+
+
+def test_cross_query_patching_peaks_at_r1_in_middle_layers(patching_curve):
+    curve, n_layers = patching_curve
+    r1 = curve["r1"]
+    best = int(np.argmax(r1))
+    assert 0 < best < n_layers and r1[best] >= 0.15
+    assert max(curve["e1"]) <= 0.1 and max(curve["r2"]) <= 0.1
+
+
+@pytest.mark.xfail(reason="Ye et al. report ~1.0; the shipped model has only partly generalized (ID 44 %)",
+                   strict=False)
+def test_cross_query_patching_reaches_one(patching_curve):
+    assert max(patching_curve[0]["r1"]) >= 0.9
+
+
+def test_short_live_run_is_seeded():
+    world = World(WorldConfig(n_entities=20, relations_per_entity=5, n_relations=5, phi=2.0, n_test=50,
+                              ood_fraction=0.2))
+    cfg = TrainConfig(n_layers=2, d_model=32, n_heads=2, d_mlp=64, steps=20, batch_size=64, n_log=3)
+    from course_lib.implicit_reasoning.training import train
+    a, b = train(world, cfg)["log"], train(world, cfg)["log"]
+    assert a == b and a["step"][-1] == 20
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(n_entities=1), "n_entities"), (dict(relations_per_entity=30), "relations_per_entity"),
+    (dict(ood_fraction=0.0), "ood_fraction"), (dict(phi=-1), "phi"), (dict(blocked_second_hop=1.0), "blocked"),
+])
+def test_bad_world_config(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        WorldConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [(dict(d_model=30, n_heads=4), "divisible"), (dict(steps=0), "steps"),
+                                              (dict(lr=0.0), "lr")])
+def test_bad_train_config(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        TrainConfig(**kwargs)
+
+
+def test_bad_layer_and_run_name():
+    model = ck._random_model()
+    with pytest.raises(ValueError, match="layer must be in 0..3"):
+        an.resid_hook_name(model, 4)
+    with pytest.raises(ValueError, match="unknown run"):
+        runs.load_run("nope")
+
+
+def test_missing_or_corrupt_file_names_the_rebuild_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "RUN_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="train-all"):
+        runs.load_run("main")
+    (tmp_path / "main.json").write_text("{not json")
+    with pytest.raises(FileNotFoundError, match="train-all"):
+        runs.load_run("main")
+    (tmp_path / "main.safetensors").write_bytes(b"garbage")
+    with pytest.raises(FileNotFoundError, match="train-all"):
+        runs.load_main_model()
