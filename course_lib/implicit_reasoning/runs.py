@@ -23,7 +23,6 @@ MAIN_PHI = 5.4
 RUNS = {  # name -> (world overrides, train overrides)
     "main": (dict(phi=MAIN_PHI), dict(steps=8000)),
     "no_id_atomic": (dict(phi=MAIN_PHI, no_id_atomic=True), dict(steps=3000)),
-    "phi_3.6": (dict(phi=3.6), dict(steps=2000)),
     "phi_9": (dict(phi=9.0), dict(steps=2000)),
     "phi_14.4": (dict(phi=14.4), dict(steps=2000)),
     "blocked_second_hop": (dict(phi=MAIN_PHI, blocked_second_hop=0.1), dict(steps=2000)),
