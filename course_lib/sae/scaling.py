@@ -1,0 +1,66 @@
+"""A compute scaling law for SAEs: sweep dictionary size and training steps, measure the loss
+against training compute, keep the compute-efficient frontier, fit L = a · C^b."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def training_flops(d_in: int, d_sae: int, tokens: int) -> float:
+    """≈ 6 × parameters × tokens (forward 2, backward 4 FLOPs per weight per token); an SAE has
+    2 · d_in · d_sae weights (encoder + decoder)."""
+    return 6.0 * 2 * d_in * d_sae * tokens
+
+
+# Harder toy data for the sweep: 512 true features with Zipf-like frequencies in 32 dimensions,
+# so that bigger dictionaries and longer training keep paying off.
+SCALING_DATA = dict(d=32, n_features=512, mean_active=5, decay=1.0, seed=0)
+SWEEP = dict(sizes=(8, 16, 32, 64, 128), checkpoints=(25, 50, 100, 200, 400, 800))
+
+
+def scaling_sweep(data, sizes=SWEEP["sizes"], checkpoints=SWEEP["checkpoints"],
+                  batch_size: int = 128, l1_coeff: float = 0.1, lr: float = 3e-3, seed: int = 0,
+                  n_eval: int = 4096, progress: bool = False) -> list[dict]:
+    """Train one from-scratch SAE per size for max(checkpoints) steps; at every checkpoint record
+    the held-out training loss (reconstruction + λ L1) and the compute spent so far."""
+    import torch
+
+    from .scratch import sae_loss, train_scratch_sae
+
+    if not sizes or not checkpoints or min(checkpoints) < 1:
+        raise ValueError(f"sizes and checkpoints must be non-empty, checkpoints >= 1; got {sizes!r}, {checkpoints!r}")
+    x_eval = data.sample(n_eval, torch.Generator().manual_seed(seed + 1000))
+    points, marks = [], set(checkpoints)
+    for d_sae in sizes:
+        def record(step, sae, d_sae=d_sae):
+            if step in marks:
+                with torch.no_grad():
+                    x_hat, f = sae(x_eval)
+                    loss = sae_loss(x_eval, x_hat, f, l1_coeff).item()
+                points.append(dict(d_sae=d_sae, steps=step, tokens=step * batch_size, loss=loss,
+                                   flops=training_flops(x_eval.shape[1], d_sae, step * batch_size)))
+        train_scratch_sae(data, d_sae, max(checkpoints), l1_coeff=l1_coeff, lr=lr, batch_size=batch_size,
+                          seed=seed, progress=progress, on_step=record)
+    return points
+
+
+def compute_frontier(points: list[dict]) -> list[dict]:
+    """The compute-efficient points: lower loss than every point that used less compute."""
+    if not points:
+        raise ValueError("points is empty: run scaling_sweep first")
+    frontier, best = [], float("inf")
+    for p in sorted(points, key=lambda p: (p["flops"], p["loss"])):
+        if p["loss"] < best:
+            frontier.append(p)
+            best = p["loss"]
+    return frontier
+
+
+def fit_power_law(flops, loss) -> dict:
+    """Least-squares fit of log L = log a + b log C. Returns a, b (the exponent) and R² (in log space)."""
+    x, y = np.log(np.asarray(flops, float)), np.log(np.asarray(loss, float))
+    if len(x) < 2:
+        raise ValueError(f"need at least 2 points to fit a power law, got {len(x)}")
+    b, log_a = np.polyfit(x, y, 1)
+    residual = y - (log_a + b * x)
+    r2 = 1 - (residual ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    return dict(a=float(np.exp(log_a)), exponent=float(b), r2=float(r2))
