@@ -178,3 +178,22 @@ def test_missing_and_corrupted_sae_files_name_the_rebuild_command(tmp_path):
     (folder / "cfg.json").unlink()
     with pytest.raises(sw.SAEFilesError, match="missing.*train-world"):
         sw.load_world_sae(2, root=tmp_path)
+
+
+def test_footprint_matches_opensae_checkpoint_size():
+    from course_lib.sae.scaling import sae_footprint
+
+    big = sae_footprint(4096, 262_144, 32, tokens=20e9)
+    assert big["gb_per_layer"] == pytest.approx(8.6, abs=0.05)  # OpenSAE: ~8.6 GB per layer
+    assert big["gb_all_layers"] == pytest.approx(32 * big["gb_per_layer"])
+    with pytest.raises(ValueError, match="must be positive"):
+        sae_footprint(0, 10)
+
+
+def test_bench_runs_and_reports_both_trainers():
+    from course_lib.sae.bench import benchmark
+
+    out = benchmark(d_in=8, d_sae=16, batch_size=32, steps=3, warmup=1, device="cpu")
+    assert out["scratch_tokens_per_s"] > 0 and out["saelens_tokens_per_s"] > 0
+    with pytest.raises(ValueError, match="steps >= 2"):
+        benchmark(steps=1)

@@ -10,7 +10,7 @@ ARCHITECTURES = ("standard", "topk", "jumprelu")
 # Defaults for the toy data (d=32, 64 true features, ~3 active per sample).
 ARCH_DEFAULTS = {"standard": dict(l1_coefficient=0.3),
                  "topk": dict(k=4),
-                 "jumprelu": dict(l0_coefficient=0.3, jumprelu_init_threshold=0.01, jumprelu_bandwidth=0.05)}
+                 "jumprelu": dict(l0_coefficient=0.05, jumprelu_init_threshold=0.01, jumprelu_bandwidth=0.05)}
 
 
 def training_sae(architecture: str, d_in: int, d_sae: int, **kwargs):

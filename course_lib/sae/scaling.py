@@ -64,3 +64,17 @@ def fit_power_law(flops, loss) -> dict:
     residual = y - (log_a + b * x)
     r2 = 1 - (residual ** 2).sum() / ((y - y.mean()) ** 2).sum()
     return dict(a=float(np.exp(log_a)), exponent=float(b), r2=float(r2))
+
+
+def sae_footprint(d_model: int, d_sae: int, n_layers: int = 1, tokens: float = 0.0, bytes_per_param: int = 4,
+                  act_bytes: int = 2) -> dict:
+    """Storage and compute of SAEs at a given scale: parameters (W_enc + W_dec + biases) and
+    checkpoint size per layer and for ``n_layers``; training FLOPs and the size of the cached
+    activations (``act_bytes`` per value) for ``tokens`` training tokens per layer."""
+    if min(d_model, d_sae, n_layers, bytes_per_param, act_bytes) < 1 or tokens < 0:
+        raise ValueError("d_model, d_sae, n_layers, bytes_per_param, act_bytes must be positive, tokens >= 0")
+    params = 2 * d_model * d_sae + d_sae + d_model
+    return dict(params_per_layer=params, gb_per_layer=params * bytes_per_param / 1e9,
+                gb_all_layers=n_layers * params * bytes_per_param / 1e9,
+                train_flops_per_layer=training_flops(d_model, d_sae, tokens),
+                activations_tb_per_layer=tokens * d_model * act_bytes / 1e12)
