@@ -97,8 +97,8 @@ def test_blocked_second_hops_never_appear_in_training():
 
 # ----------------------------------------------------------------------------- shipped runs
 def test_main_run_memorizes_before_it_generalizes():
-    """What the shipped (budget-limited) run shows: training accuracy saturates while ID test
-    accuracy is still low, ID rises later, OOD (OO, IO) stays near chance."""
+    """Training accuracy passes 85 % while ID test accuracy is still low, ID rises later,
+    OOD (OO, IO) stays near chance."""
     log = runs.load_run("main")["log"]
     i = log["step"].index(first_step_at(log, "train", 0.85))
     assert log["ID"][i] <= 0.15, "ID test is still low when training accuracy passes 85 %"
@@ -106,16 +106,25 @@ def test_main_run_memorizes_before_it_generalizes():
     assert log["OO"][-1] <= 0.10 and log["IO"][-1] <= 0.10
 
 
-@pytest.mark.xfail(reason="not reproduced within the CPU budget: after 8000 steps training is at 94 % and "
-                          "ID test at 44 % (still rising); the run would need to be longer", strict=False)
-def test_main_run_reaches_the_papers_thresholds():
+def test_main_run_reaches_the_papers_generalization_thresholds():
+    """ID test >= 90 %, OO <= 10 %, and ID crosses 50 % only after training accuracy passed 95 %."""
     log = runs.load_run("main")["log"]
-    assert log["train"][-1] >= 0.99 and log["ID"][-1] >= 0.90 and log["OO"][-1] <= 0.10
+    assert log["ID"][-1] >= 0.90 and log["OO"][-1] <= 0.10
     train95, id50 = first_step_at(log, "train", 0.95), first_step_at(log, "ID", 0.5)
     assert train95 is not None and id50 is not None and id50 > train95
 
 
-@pytest.mark.xfail(reason="the no-ID-atomic run is short (3000 steps) in the shipped budget", strict=False)
+@pytest.mark.xfail(reason="not reproduced within the CPU budget: after 24000 steps training accuracy plateaus "
+                          "at 97 % (0.972 at step 18531, 0.971 at 24000; ID atomic 0.97, OOD atomic 0.84)",
+                   strict=False)
+def test_main_run_fits_the_training_set():
+    assert runs.load_run("main")["log"]["train"][-1] >= 0.99
+
+
+NO_ID_REASON = "the no-ID-atomic run (3000 steps) ends at ID test 0.06"
+
+
+@pytest.mark.xfail(reason=NO_ID_REASON, strict=False)
 def test_no_id_atomic_run_still_generalizes():
     assert runs.load_run("no_id_atomic")["log"]["ID"][-1] >= 0.80
 
@@ -130,11 +139,12 @@ def test_cross_query_patching_peaks_at_r1_in_middle_layers(patching_curve):
     curve, n_layers = patching_curve
     r1 = curve["r1"]
     best = int(np.argmax(r1))
-    assert 0 < best < n_layers and r1[best] >= 0.15
+    assert 0 < best < n_layers and r1[best] >= 0.5 and r1[-1] <= 0.1
     assert max(curve["e1"]) <= 0.1 and max(curve["r2"]) <= 0.1
 
 
-@pytest.mark.xfail(reason="Ye et al. report ~1.0; the shipped model has only partly generalized (ID 44 %)",
+@pytest.mark.xfail(reason="Ye et al. report ~1.0; measured peak 0.88 at r1, layer 3 (150 ID queries; "
+                          "0.75 / 0.83 / 0.88 at layers 1 / 2 / 3, 0.01 at the final state)",
                    strict=False)
 def test_cross_query_patching_reaches_one(patching_curve):
     assert max(patching_curve[0]["r1"]) >= 0.9

@@ -21,8 +21,8 @@ TRAIN = dict(n_layers=4, d_model=64, n_heads=4, d_mlp=256, lr=3e-3, weight_decay
              n_log=24, seed=0)
 MAIN_PHI = 5.4
 RUNS = {  # name -> (world overrides, train overrides)
-    "main": (dict(phi=MAIN_PHI), dict(steps=8000)),
-    "no_id_atomic": (dict(phi=MAIN_PHI, no_id_atomic=True), dict(steps=3000)),
+    "main": (dict(phi=MAIN_PHI), dict(steps=24000, n_log=40)),
+    "no_id_atomic": (dict(phi=MAIN_PHI, no_id_atomic=True), dict(steps=24000, n_log=40)),
     "phi_9": (dict(phi=9.0), dict(steps=2000)),
     "phi_14.4": (dict(phi=14.4), dict(steps=2000)),
     "blocked_second_hop": (dict(phi=MAIN_PHI, blocked_second_hop=0.1), dict(steps=2000)),
@@ -44,7 +44,13 @@ def run_one(name: str, progress: bool = True) -> dict:
     wcfg, tcfg = configs(name)
     world = World(wcfg)
     start = time.time()
-    result = train(world, tcfg, progress=progress)
+    def show(entry):  # one line per evaluation, so a long run can be watched
+        if progress:
+            from tqdm.auto import tqdm
+            tqdm.write(f"{name} step {entry['step']}: " + " ".join(
+                f"{k} {v:.3f}" for k, v in entry.items() if k not in ("step", "loss")))
+
+    result = train(world, tcfg, progress=progress, on_log=show)
     record = {"name": name, "world": dataclasses.asdict(wcfg), "train": dataclasses.asdict(tcfg),
               "sizes": world.summary(), "log": result["log"], "seconds": round(time.time() - start)}
     RUN_DIR.mkdir(parents=True, exist_ok=True)
