@@ -121,7 +121,8 @@ def test_main_run_fits_the_training_set():
     assert runs.load_run("main")["log"]["train"][-1] >= 0.99
 
 
-NO_ID_REASON = "the no-ID-atomic run (3000 steps) ends at ID test 0.06"
+NO_ID_REASON = ("not reproduced: without the ID atomic triples, after 24000 steps training accuracy is 0.93 "
+                "and ID test 0.07 (at most 0.09 at any logged step)")
 
 
 @pytest.mark.xfail(reason=NO_ID_REASON, strict=False)
@@ -159,6 +160,13 @@ def test_short_live_run_is_seeded():
     assert a == b and a["step"][-1] == 20
 
 
+def test_lr_schedule_warms_up_stays_constant_then_decays():
+    from course_lib.implicit_reasoning.training import lr_factor
+    flat, decay = TrainConfig(steps=1000, warmup=100), TrainConfig(steps=1000, warmup=100, decay_from=0.5)
+    assert lr_factor(0, flat) == 0.01 and lr_factor(99, flat) == lr_factor(999, flat) == 1.0
+    assert lr_factor(499, decay) == 1.0 and abs(lr_factor(750, decay) - 0.5) < 1e-9 and lr_factor(999, decay) < 1e-4
+
+
 # ----------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("kwargs, fragment", [
     (dict(n_entities=1), "n_entities"), (dict(relations_per_entity=30), "relations_per_entity"),
@@ -170,7 +178,7 @@ def test_bad_world_config(kwargs, fragment):
 
 
 @pytest.mark.parametrize("kwargs, fragment", [(dict(d_model=30, n_heads=4), "divisible"), (dict(steps=0), "steps"),
-                                              (dict(lr=0.0), "lr")])
+                                              (dict(lr=0.0), "lr"), (dict(decay_from=1.5), "decay_from")])
 def test_bad_train_config(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         TrainConfig(**kwargs)

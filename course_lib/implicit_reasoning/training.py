@@ -20,6 +20,7 @@ class TrainConfig:
     batch_size: int = 512
     steps: int = 5000
     warmup: int = 100
+    decay_from: float = 1.0   # fraction of the steps after which the lr decays to 0 (cosine); 1 = never
     n_log: int = 30           # evaluations, log-spaced in steps
     n_train_eval: int = 1000  # training examples used to measure training accuracy
     seed: int = 0
@@ -30,6 +31,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        if not 0 <= self.decay_from <= 1:
+            raise ValueError(f"decay_from must be in [0, 1], got {self.decay_from}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
 
@@ -95,6 +98,16 @@ def evaluate(model, sets: dict) -> dict[str, float]:
     return out
 
 
+def lr_factor(step: int, tcfg: TrainConfig) -> float:
+    """Learning-rate multiplier at optimizer step ``step`` (0-based): linear warm-up, constant,
+    then a cosine decay to 0 over the last ``1 - decay_from`` of the steps."""
+    factor = min(1.0, (step + 1) / tcfg.warmup)
+    start = tcfg.decay_from * tcfg.steps
+    if tcfg.decay_from < 1 and step >= start:
+        factor *= 0.5 * (1 + math.cos(math.pi * min(1.0, (step - start) / (tcfg.steps - start))))
+    return factor
+
+
 def log_steps(steps: int, n: int) -> list[int]:
     """About ``n`` distinct evaluation steps, log-spaced from 1 to ``steps``."""
     return sorted({int(round(x)) for x in np.logspace(0, math.log10(steps), n)} | {steps})
@@ -110,7 +123,7 @@ def train(world: World, tcfg: TrainConfig, progress: bool = False, device="cpu",
     torch.manual_seed(tcfg.seed)
     model = model if model is not None else make_model(world, tcfg, device)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay, betas=(0.9, 0.98))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / tcfg.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tcfg))
     sets = eval_sets(world, tcfg.n_train_eval, tcfg.seed)
     toks, ans, pos = world.train_tokens, world.train_answers, world.train_pos
     g = torch.Generator().manual_seed(tcfg.seed)
