@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .paths import BUILD_DIR, KERNELS_DIR, NOTEBOOKS_DIR, OFFLINE_KERNEL, REPO_ROOT, SOLUTIONS_DIR
 
-BUDGET_S, BUDGET_MB, IMPORT_BUDGET_S = 180.0, 1536.0, 3.0
+BUDGET_S, BUDGET_MB, IMPORT_BUDGET_S, LOAD_BUDGET_S = 180.0, 1536.0, 3.0, 2.0
 _PEAK_MEMORY_PROBE = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
 
 
@@ -62,6 +62,14 @@ def measure_import_time() -> float:
     return max(0.0, timed("import course_lib") - timed("pass"))
 
 
+def measure_world_load_time() -> float | None:
+    """Seconds for ``load_world_model()`` once torch and TransformerLens are imported (None if not built)."""
+    code = ("import time, transformer_lens\nfrom course_lib.world import load_world_model\n"
+            "t = time.perf_counter(); load_world_model(device='cpu'); print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    return float(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
+
+
 def _to_html(nb, path: Path) -> None:
     from nbconvert import HTMLExporter
 
@@ -86,13 +94,17 @@ def run_course(only: list[str] | None = None, student: bool = False, out: Path =
         _to_html(run.notebook, out / f"{path.stem}.html")
         rows.append({"notebook": path.stem, "wall_s": round(run.wall_s, 1), "peak_mb": round(run.peak_mb),
                      "within_budget": run.wall_s <= BUDGET_S and run.peak_mb <= BUDGET_MB})
-    import_s = measure_import_time()
+    import_s, load_s = measure_import_time(), measure_world_load_time()
     (out / "benchmark.json").write_text(json.dumps({"notebooks": rows, "import_course_lib_s": round(import_s, 2),
+                                                    "load_world_model_s": load_s and round(load_s, 2),
                                                     "cpu_count": os.cpu_count()}, indent=2) + "\n")
     print(f"\n{'notebook':<40}{'wall (s)':>10}{'peak (MB)':>11}  budget ({BUDGET_S:.0f} s, {BUDGET_MB:.0f} MB)")
     for r in rows:
         print(f"{r['notebook']:<40}{r['wall_s']:>10.1f}{r['peak_mb']:>11}  {'ok' if r['within_budget'] else 'OVER'}")
     print(f"{'import course_lib':<40}{import_s:>10.2f}{'':>11}  {'ok' if import_s <= IMPORT_BUDGET_S else 'OVER'} "
           f"(budget {IMPORT_BUDGET_S:.0f} s)")
+    if load_s is not None:
+        print(f"{'load_world_model()':<40}{load_s:>10.2f}{'':>11}  {'ok' if load_s <= LOAD_BUDGET_S else 'OVER'} "
+              f"(budget {LOAD_BUDGET_S:.0f} s)")
     print(f"\nexecuted notebooks, HTML and benchmark.json are in {out}")
     return rows

@@ -1,4 +1,4 @@
-"""Device, seeding, import cost, and the tiny fact model of notebook 00."""
+"""Device, seeding and import cost."""
 import subprocess
 import sys
 
@@ -29,16 +29,3 @@ def test_import_course_lib_is_lazy():
     code = "import sys, course_lib; print(sorted(m for m in ('torch', 'transformer_lens', 'sae_lens') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert out.stdout.strip() == "[]"
-
-
-def test_tiny_fact_model_learns_every_fact():
-    from course_lib.tiny_facts import city_prompt, train_tiny_fact_model
-
-    tiny = train_tiny_fact_model(seed=0, steps=300)
-    assert tiny.accuracy() == 1.0
-    assert tiny.predict(city_prompt("Dallas")) == "Texas"
-    assert tiny.predict(city_prompt("Oakland")) == "California"
-    with pytest.raises(ValueError, match="unknown words"):
-        tiny.vocab.to_tokens(["Gotham"])
-    with pytest.raises(ValueError, match="positive int"):
-        train_tiny_fact_model(steps=0)

@@ -15,7 +15,7 @@
 # *completely*. Every activation of every layer on every token is a number we can read, and every
 # one of them is a number we can change and then watch what the model does. LLMs are the first
 # intelligent agents we can fully **observe** and **manipulate**. This notebook teaches the
-# tools for both, on a transformer small enough to train in seconds on a laptop:
+# tools for both, on the course's own small language model, which runs on any laptop:
 #
 # | tool | what it does | kind of question |
 # |---|---|---|
@@ -45,31 +45,41 @@ from transformer_lens import patching
 from course_lib import set_seed
 from course_lib.observe import (check_final_token_residuals, check_head_ablation_hook, check_logit_difference,
                                 check_logit_lens, check_patch_position_hook, check_patching_score)
-from course_lib.tiny_facts import STATES, capital_prompt, city_prompt, train_tiny_fact_model
+from course_lib.world import load_world_model, world_metrics
+from course_lib.world.knowledge import cities
 
 set_seed(0)
-_ = torch.set_grad_enabled(False)  # we only run the model from here on (training below re-enables it)
+_ = torch.set_grad_enabled(False)  # we only run the model, never train it, in this notebook
 
 # %% [markdown]
-# ## 1. A tiny model that knows some facts
+# ## 1. The world LM
 #
-# Our subject is a 2-layer transformer (attention + MLP in each layer, 64-dimensional residual
-# stream) that we train right here on 30 facts about US states, in two sentence templates:
-#
-# - `Dallas is a city in` → `Texas`
-# - `The capital of Texas is` → `Austin`
-#
-# Every word (including `Los Angeles`) is one token. Training takes a few seconds; the loss
-# is computed on the answer token only.
+# Our subject is the course's **world LM**: a 4-layer transformer (attention + MLP in each layer,
+# 128-dimensional residual stream, one token per word) trained on text from a synthetic world
+# whose ground truth we know — US states and their cities and capitals, countries, people,
+# animals, plus everyday sentences (reviews, weather, counting, dialogue). Because we wrote the
+# world, we know every fact it contains, and we can check what the model learned.
+# (`python -m course_lib.world train` rebuilds it; notebooks 02–05 take it apart further.)
 
 # %%
-with torch.enable_grad():
-    tiny = train_tiny_fact_model(seed=0)
-model, vocab = tiny.model, tiny.vocab
-print(f"final training loss {tiny.losses[-1]:.4f}; accuracy on the facts {tiny.accuracy():.0%}")
-print(model.cfg.n_layers, "layers,", model.cfg.n_heads, "heads per layer, d_model =", model.cfg.d_model)
-for prompt in (city_prompt("Dallas"), city_prompt("Oakland"), capital_prompt("Texas")):
-    print(" ".join(prompt), "→", tiny.predict(prompt))
+model = load_world_model()
+print(model.cfg.n_layers, "layers,", model.cfg.n_heads, "heads per layer, d_model =", model.cfg.d_model,
+      ", vocabulary", model.cfg.d_vocab, "words")
+metrics = world_metrics()
+print(f"one-hop fact recall (phrasings never seen in training): {metrics['one_hop_recall']['overall']:.1%}")
+
+
+def complete(prompt, n_tokens=1):
+    """Greedy continuation of a prompt."""
+    tokens = model.to_tokens(prompt)
+    for _ in range(n_tokens):
+        tokens = torch.cat([tokens, model(tokens)[:, -1:].argmax(-1)], dim=1)
+    return model.to_string(tokens[0, -n_tokens:])
+
+
+for prompt in ("Dallas is a city in", "Oakland is a city in", "The capital of Texas is",
+               "The capital of the state containing Dallas is"):
+    print(f"{prompt} → {complete(prompt)}")
 
 # %% [markdown]
 # ## 2. Observe: `run_with_cache` and hook points
@@ -81,9 +91,9 @@ for prompt in (city_prompt("Dallas"), city_prompt("Oakland"), capital_prompt("Te
 # before the output projection), `blocks.{l}.hook_mlp_out`, `blocks.{l}.hook_resid_post`, …
 
 # %%
-dallas = tiny.tokens([city_prompt("Dallas")])
+dallas = model.to_tokens("Dallas is a city in")
 logits, cache = model.run_with_cache(dallas)
-print("tokens:", vocab.to_str_tokens(dallas))
+print("tokens:", model.to_str_tokens(dallas))
 print("logits:", tuple(logits.shape), "= [batch, position, vocabulary]")
 for name in [n for n in cache.keys() if n.startswith("blocks.0.")]:
     print(f"{name:32s} {tuple(cache[name].shape)}")
@@ -118,7 +128,7 @@ print("norm of the last-position state after each block:", [round(x, 1) for x in
 # block 0.
 
 # %%
-str_tokens = vocab.to_str_tokens(dallas)
+str_tokens = model.to_str_tokens(dallas)
 fig, axes = plt.subplots(1, model.cfg.n_heads, figsize=(12, 2.6), sharey=True)
 for head, ax in enumerate(axes):
     ax.bar(range(len(str_tokens)), cache["pattern", 0][0, head, -1].numpy())
@@ -155,18 +165,18 @@ logit_lens = check_logit_lens(logit_lens)
 # of the correct state.
 
 # %%
-cities = [c for _, (_, cs) in STATES.items() for c in cs]
-city_states = [s for s, (_, cs) in STATES.items() for c in cs]
-city_tokens = tiny.tokens([city_prompt(c) for c in cities])
-state_ids = torch.tensor([vocab.to_single_token(s) for s in city_states])
+city_state = {c: s for c, s in cities().items() if len(c.split()) == 1}  # one-token city names: same length prompts
+city_names = sorted(city_state)
+city_tokens = model.to_tokens([f"{c} is a city in" for c in city_names])
+state_ids = torch.tensor([model.to_tokens(city_state[c], prepend_bos=False)[0, 0] for c in city_names])  # first token
 _, city_cache = model.run_with_cache(city_tokens)
 lens_probs = logit_lens(model, final_token_residuals(city_cache, model.cfg.n_layers)).softmax(-1)
-p_correct = lens_probs[:, torch.arange(len(cities)), state_ids]  # [n_layers + 1, n_cities]
+p_correct = lens_probs[:, torch.arange(len(city_names)), state_ids]  # [n_layers + 1, n_cities]
 
-fig, ax = plt.subplots(figsize=(9, 2.8))
+fig, ax = plt.subplots(figsize=(11, 3))
 im = ax.imshow(p_correct.numpy(), vmin=0, vmax=1, cmap="Blues", aspect="auto")
 ax.set_yticks(range(model.cfg.n_layers + 1), ["embed"] + [f"after block {l}" for l in range(model.cfg.n_layers)])
-ax.set_xticks(range(len(cities)), cities, rotation=70)
+ax.set_xticks(range(len(city_names)), city_names, rotation=90, fontsize=7)
 ax.set_title("logit lens: P(correct state) at the last position")
 fig.colorbar(im)
 plt.show()
@@ -218,7 +228,7 @@ logit_difference = check_logit_difference(logit_difference)
 # state and the next state in our list (a fixed wrong answer).
 
 # %%
-wrong_ids = state_ids.roll(2)  # the state of another pair of cities
+wrong_ids = state_ids.roll(5)  # the state of another city (a fixed wrong answer)
 clean_ld = logit_difference(model(city_tokens), state_ids, wrong_ids).item()
 effects = {}
 for layer in range(model.cfg.n_layers):
@@ -229,7 +239,7 @@ for layer in range(model.cfg.n_layers):
     logits = model.run_with_hooks(city_tokens, fwd_hooks=[(f"blocks.{layer}.hook_mlp_out", lambda x, hook: 0 * x)])
     effects[f"MLP{layer}"] = logit_difference(logits, state_ids, wrong_ids).item()
 
-fig, ax = plt.subplots(figsize=(8, 2.8))
+fig, ax = plt.subplots(figsize=(11, 2.8))
 ax.bar(list(effects), [clean_ld - v for v in effects.values()])
 ax.set_ylabel("drop in logit difference")
 ax.set_title(f"zero-ablation of each component (clean logit difference {clean_ld:.1f})")
@@ -283,8 +293,8 @@ def patching_score(patched, corrupted, clean):
 patching_score = check_patching_score(patching_score)
 
 # %%
-clean_tokens, corrupted_tokens = tiny.tokens([city_prompt("Dallas")]), tiny.tokens([city_prompt("Oakland")])
-texas, california = torch.tensor([vocab.to_single_token("Texas")]), torch.tensor([vocab.to_single_token("California")])
+clean_tokens, corrupted_tokens = model.to_tokens("Dallas is a city in"), model.to_tokens("Oakland is a city in")
+texas, california = model.to_tokens("Texas", prepend_bos=False)[0], model.to_tokens("California", prepend_bos=False)[0]
 metric = functools.partial(logit_difference, correct=texas, wrong=california)
 clean_value, corrupted_value = metric(model(clean_tokens)).item(), metric(model(corrupted_tokens)).item()
 print(f"logit diff Texas − California: clean (Dallas) {clean_value:.2f}, corrupted (Oakland) {corrupted_value:.2f}")
@@ -300,28 +310,34 @@ grid = patching_score(patching.get_act_patch_resid_pre(model, corrupted_tokens, 
                       corrupted_value, clean_value)
 assert abs(grid[1, 1].item() - patching_score(patched_value, corrupted_value, clean_value)) < 1e-4
 
-fig, ax = plt.subplots(figsize=(7, 2.8))
+fig, ax = plt.subplots(figsize=(7, 3))
 im = ax.imshow(grid.numpy(), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
 ax.set_xticks(range(clean_tokens.shape[1]), [f"{a}/{b}" if a != b else a for a, b in
-                                              zip(vocab.to_str_tokens(clean_tokens), vocab.to_str_tokens(corrupted_tokens))])
+                                              zip(model.to_str_tokens(clean_tokens), model.to_str_tokens(corrupted_tokens))])
 ax.set_yticks(range(grid.shape[0]), [f"before block {l}" for l in range(model.cfg.n_layers)])
 ax.set_title("patching the residual stream: share of 'Texas' restored")
 fig.colorbar(im)
 plt.show()
-print("patching score (rows: before block 0, before block 1; columns: positions):")
+print("patching score (rows: before each block; columns: positions):")
 print(grid.numpy().round(2))
 
 # %% [markdown]
 # Read the grid row by row. Before block 0 the information "Dallas, not Oakland" sits only at the
 # city's position: patching there restores Texas completely, patching anywhere else does nothing.
-# Before block 1 it sits mostly at the **last** position, where the answer is read out: block 0's
-# attention has already moved it there (the heads you saw attending to `Dallas`). The logit lens
-# agreed: the answer is decodable after block 0. That is a **circuit** for this fact, found by
-# intervention rather than by eyeballing activations: correlation becomes causation.
+# Before block 1 it already sits mostly at the **last** position, where the answer is read out:
+# block 0's attention moved it there — head 2 of block 0, the one you saw attending to `Dallas`,
+# and the head whose ablation hurt most. That is a **circuit** for this fact, found by intervention
+# rather than by eyeballing activations: correlation becomes causation.
 #
-# Compare with the ablations: no single head was *necessary*, because several heads of block 0 copy
-# the city and each can stand in for the others. Ablation measures necessity, patching measures
-# sufficiency; a redundant circuit fools the first and not the second.
+# Compare with the logit lens: the state was *decodable* as Texas only after block 2, although
+# patching shows the information is at the last position right after block 0. Information can be
+# present (causally) before it is readable by a linear read-out in the output basis; blocks 1–3
+# (their MLPs matter in the ablation) turn "the city is Dallas" into "say Texas".
+#
+# Compare with the ablations, too: zeroing MLP 0 destroys the prediction entirely, yet patching never
+# points at anything specific to Dallas there; MLP 0 is needed for *every* input (it acts as part of
+# the token embedding). Ablation measures necessity, patching measures what carries the difference
+# between two inputs; both are needed, and zero-ablation can mislead.
 #
 # ## 6. Observe or manipulate? The limits of what we did
 #
