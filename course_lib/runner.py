@@ -70,6 +70,13 @@ def measure_world_load_time() -> float | None:
     return float(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
 
 
+def measure_sae_trainers() -> dict | None:
+    """Tokens/s of the from-scratch SAE trainer and of sae-lens's SAETrainer on the same data."""
+    out = subprocess.run([sys.executable, "-m", "course_lib.sae", "bench"], capture_output=True, text=True,
+                         cwd=REPO_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
 def _to_html(nb, path: Path) -> None:
     from nbconvert import HTMLExporter
 
@@ -95,8 +102,10 @@ def run_course(only: list[str] | None = None, student: bool = False, out: Path =
         rows.append({"notebook": path.stem, "wall_s": round(run.wall_s, 1), "peak_mb": round(run.peak_mb),
                      "within_budget": run.wall_s <= BUDGET_S and run.peak_mb <= BUDGET_MB})
     import_s, load_s = measure_import_time(), measure_world_load_time()
+    sae = measure_sae_trainers() if any(r["notebook"].startswith("02") for r in rows) else None
     (out / "benchmark.json").write_text(json.dumps({"notebooks": rows, "import_course_lib_s": round(import_s, 2),
                                                     "load_world_model_s": load_s and round(load_s, 2),
+                                                    "sae_trainers": sae,
                                                     "cpu_count": os.cpu_count()}, indent=2) + "\n")
     print(f"\n{'notebook':<40}{'wall (s)':>10}{'peak (MB)':>11}  budget ({BUDGET_S:.0f} s, {BUDGET_MB:.0f} MB)")
     for r in rows:
@@ -106,5 +115,7 @@ def run_course(only: list[str] | None = None, student: bool = False, out: Path =
     if load_s is not None:
         print(f"{'load_world_model()':<40}{load_s:>10.2f}{'':>11}  {'ok' if load_s <= LOAD_BUDGET_S else 'OVER'} "
               f"(budget {LOAD_BUDGET_S:.0f} s)")
+    if sae is not None:
+        print(f"SAE training throughput (tokens/s, one thread): {json.dumps(sae)}")
     print(f"\nexecuted notebooks, HTML and benchmark.json are in {out}")
     return rows
