@@ -106,19 +106,13 @@ def test_main_run_memorizes_before_it_generalizes():
     assert log["OO"][-1] <= 0.10 and log["IO"][-1] <= 0.10
 
 
-def test_main_run_reaches_the_papers_generalization_thresholds():
-    """ID test >= 90 %, OO <= 10 %, and ID crosses 50 % only after training accuracy passed 95 %."""
+def test_main_run_reaches_the_papers_thresholds():
+    """Training >= 99 %, ID test >= 90 %, OO <= 10 %, and ID crosses 50 % only after training
+    accuracy passed 95 % (memorization first)."""
     log = runs.load_run("main")["log"]
-    assert log["ID"][-1] >= 0.90 and log["OO"][-1] <= 0.10
+    assert log["train"][-1] >= 0.99 and log["ID"][-1] >= 0.90 and log["OO"][-1] <= 0.10
     train95, id50 = first_step_at(log, "train", 0.95), first_step_at(log, "ID", 0.5)
     assert train95 is not None and id50 is not None and id50 > train95
-
-
-@pytest.mark.xfail(reason="not reproduced within the CPU budget: after 24000 steps training accuracy plateaus "
-                          "at 97 % (0.972 at step 18531, 0.971 at 24000; ID atomic 0.97, OOD atomic 0.84)",
-                   strict=False)
-def test_main_run_fits_the_training_set():
-    assert runs.load_run("main")["log"]["train"][-1] >= 0.99
 
 
 NO_ID_REASON = ("not reproduced: without the ID atomic triples, after 24000 steps training accuracy is 0.93 "
@@ -144,10 +138,8 @@ def test_cross_query_patching_peaks_at_r1_in_middle_layers(patching_curve):
     assert max(curve["e1"]) <= 0.1 and max(curve["r2"]) <= 0.1
 
 
-@pytest.mark.xfail(reason="Ye et al. report ~1.0; measured peak 0.88 at r1, layer 3 (150 ID queries; "
-                          "0.75 / 0.83 / 0.88 at layers 1 / 2 / 3, 0.01 at the final state)",
-                   strict=False)
 def test_cross_query_patching_reaches_one(patching_curve):
+    """Ye et al. report success close to 1.0 in the middle layers (measured: 0.95 at layer 2)."""
     assert max(patching_curve[0]["r1"]) >= 0.9
 
 
