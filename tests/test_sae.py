@@ -122,7 +122,6 @@ def test_frontier_keeps_only_improving_points():
     assert fit["exponent"] == pytest.approx(-0.30103, abs=1e-4) and fit["r2"] == pytest.approx(1.0)
 
 
-@pytest.mark.skipif(not (sw.SAE_DIR / sw.CHECKSUMS_FILE).exists(), reason="world SAE not built yet")
 def test_shipped_world_sae_recovers_the_loss():
     from course_lib.world import load_world_model
 
