@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from check_contract import assert_accepts_reference, assert_rejects_with_hints, assert_stub_falls_back
 from course_lib.implicit_reasoning import analysis as an
 from course_lib.implicit_reasoning import checks as ck
 from course_lib.implicit_reasoning import runs
@@ -14,9 +15,6 @@ from course_lib.implicit_reasoning.world import World, WorldConfig, build_splits
 
 torch.set_num_threads(1)
 
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError
 
 
 CASES = {
@@ -56,25 +54,19 @@ CASES = {
 @pytest.mark.parametrize("name", CASES)
 def test_reference_passes(name, capsys):
     check, reference, _ = CASES[name]
-    assert check(reference) is reference
-    assert f"✔ {name} passed" in capsys.readouterr().out
+    assert_accepts_reference(name, check, reference, capsys)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_wrong_implementations_are_rejected_with_their_hint(name, capsys):
     check, reference, wrongs = CASES[name]
-    assert len(wrongs) >= 2
-    for wrong, hint in wrongs:
-        assert check(wrong) is reference
-        out = capsys.readouterr().out
-        assert f"✘ {name} failed" in out and hint in out, out
+    assert_rejects_with_hints(name, check, reference, wrongs, capsys)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_stub_falls_back_to_reference(name, capsys):
     check, reference, _ = CASES[name]
-    assert check(_stub) is reference
-    assert "not implemented yet" in capsys.readouterr().out
+    assert_stub_falls_back(check, reference, capsys)
 
 
 # ----------------------------------------------------------------------------- the world

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from check_contract import assert_accepts_reference, assert_rejects_with_hints, assert_stub_falls_back
 from course_lib.sae import checks as ch
 from course_lib.sae import scratch as sc
 from course_lib.sae import world as sw
@@ -61,25 +62,19 @@ CASES = {
 @pytest.mark.parametrize("name", CASES)
 def test_reference_passes(name, capsys):
     check, reference, _, _ = CASES[name]
-    assert check(reference) is reference
-    assert f"✔ {name} passed" in capsys.readouterr().out
+    assert_accepts_reference(name, check, reference, capsys)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_wrong_implementations_are_rejected_with_their_hint(name, capsys):
     check, reference, _, wrongs = CASES[name]
-    assert len(wrongs) >= 2
-    for wrong, hint in wrongs:
-        assert check(wrong) is reference
-        out = capsys.readouterr().out
-        assert f"✘ {name} failed" in out and hint in out, out
+    assert_rejects_with_hints(name, check, reference, wrongs, capsys)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_stub_falls_back_to_reference(name, capsys):
     check, reference, stub, _ = CASES[name]
-    assert check(stub) is reference
-    assert "not implemented yet" in capsys.readouterr().out
+    assert_stub_falls_back(check, reference, capsys, stub)
 
 
 # ----------------------------------------------------------------------------- asserted results
