@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from check_contract import assert_accepts_reference, assert_rejects_with_hints, assert_stub_falls_back
+from check_contract import contract_tests
 from course_lib.implicit_reasoning import analysis as an
 from course_lib.implicit_reasoning import checks as ck
 from course_lib.implicit_reasoning import runs
@@ -51,22 +51,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_reference_passes(name, capsys):
-    check, reference, _ = CASES[name]
-    assert_accepts_reference(name, check, reference, capsys)
-
-
-@pytest.mark.parametrize("name", CASES)
-def test_wrong_implementations_are_rejected_with_their_hint(name, capsys):
-    check, reference, wrongs = CASES[name]
-    assert_rejects_with_hints(name, check, reference, wrongs, capsys)
-
-
-@pytest.mark.parametrize("name", CASES)
-def test_stub_falls_back_to_reference(name, capsys):
-    check, reference, _ = CASES[name]
-    assert_stub_falls_back(check, reference, capsys)
+test_reference_passes, test_mistakes_get_their_hint, test_stub_falls_back = contract_tests(CASES)
 
 
 # ----------------------------------------------------------------------------- the world
