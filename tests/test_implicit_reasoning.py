@@ -74,32 +74,67 @@ def test_blocked_second_hops_never_appear_in_training():
 
 
 # ----------------------------------------------------------------------------- shipped runs
-def test_main_run_memorizes_before_it_generalizes():
+# The asserted results must hold on the shipped seed and on its shipped repeat (not luck).
+ON_BOTH_SEEDS = pytest.mark.parametrize("seed", [None, runs.REPEAT_SEED], ids=["shipped", "repeat"])
+
+
+@ON_BOTH_SEEDS
+def test_main_run_memorizes_before_it_generalizes(seed):
     """Training accuracy passes 85 % while ID test accuracy is still low, ID rises later,
     OOD (OO, IO) stays near chance."""
-    log = runs.load_run("main")["log"]
+    log = runs.load_run("main", seed)["log"]
     i = log["step"].index(first_step_at(log, "train", 0.85))
     assert log["ID"][i] <= 0.15, "ID test is still low when training accuracy passes 85 %"
     assert log["ID"][-1] >= 3 * log["ID"][i] and log["ID"][-1] >= 0.4
     assert log["OO"][-1] <= 0.10 and log["IO"][-1] <= 0.10
 
 
-def test_main_run_reaches_the_papers_thresholds():
-    """Training >= 99 %, ID test >= 90 %, OO <= 10 %, and ID crosses 50 % only after training
-    accuracy passed 95 % (memorization first)."""
-    log = runs.load_run("main")["log"]
+@ON_BOTH_SEEDS
+def test_main_run_reaches_the_papers_thresholds(seed):
+    """Training >= 99 %, ID test >= 90 %, OO <= 10 %, and ID crosses 50 % only once training
+    accuracy is on its plateau (>= 90 %)."""
+    log = runs.load_run("main", seed)["log"]
     assert log["train"][-1] >= 0.99 and log["ID"][-1] >= 0.90 and log["OO"][-1] <= 0.10
+    id50 = first_step_at(log, "ID", 0.5)
+    assert id50 is not None and id50 > first_step_at(log, "train", 0.9)
+
+
+def test_main_run_passes_95_percent_training_accuracy_before_id_passes_50():
+    """The issue's criterion of memorization first, on the shipped seed. On the repeat (seed 1)
+    it misses by a hair: training sits at 0.946 when ID passes 50 % (step 14308), and passes 95 %
+    at step 18531; the notebook reports both."""
+    log = runs.load_run("main")["log"]
     train95, id50 = first_step_at(log, "train", 0.95), first_step_at(log, "ID", 0.5)
     assert train95 is not None and id50 is not None and id50 > train95
 
 
+@ON_BOTH_SEEDS
+def test_ood_first_hop_generalizes_last_ood_second_hop_never(seed):
+    """Ye et al.'s phases: memorization, then ID, then OI (an OOD first hop composed with an ID
+    second hop); IO and OO, whose second hop never was a training second hop, stay near zero."""
+    log = runs.load_run("main", seed)["log"]
+    oi50, id50 = first_step_at(log, "OI", 0.5), first_step_at(log, "ID", 0.5)
+    assert oi50 is not None and id50 is not None and oi50 > id50
+    after = log["step"].index(id50)  # OO has only 37 queries: early noise reaches 4/37
+    assert max(log["IO"][after:]) <= 0.10 and max(log["OO"][after:]) <= 0.10
+
+
+def test_smaller_models_memorize_but_do_not_generalize():
+    """The main model is the smallest tried: the main recipe with 2 layers or d_model 32 fits the
+    training set but stays below the ID thresholds (the narrow one generalizes nothing)."""
+    two, narrow = runs.load_run("main_2_layers")["log"], runs.load_run("main_d32")["log"]
+    assert two["train"][-1] >= 0.99 and two["ID"][-1] < 0.9
+    assert narrow["train"][-1] >= 0.99 and narrow["ID"][-1] <= 0.15
+
+
 def test_shipped_runs_are_what_the_script_trains():
-    """Every shipped log was trained with the configuration in ``runs.RUNS``, to its last step."""
-    for name in runs.RUNS:
-        rec = runs.load_run(name)
-        wcfg, tcfg = runs.configs(name)
+    """Every shipped log, and every shipped seed repeat, was trained with the configuration in
+    ``runs.RUNS``, to its last step."""
+    for name, seed in [(n, None) for n in runs.RUNS] + [(n, runs.REPEAT_SEED) for n in runs.SEED_REPEATS]:
+        rec = runs.load_run(name, seed)
+        wcfg, tcfg = runs.configs(name, seed)
         assert rec["world"] == dataclasses.asdict(wcfg) and rec["train"] == dataclasses.asdict(tcfg), name
-        assert rec["log"]["step"][-1] == tcfg.steps, name
+        assert rec["log"]["step"][-1] == tcfg.steps and rec["name"] == runs.run_stem(name, seed), name
 
 
 def test_larger_phi_generalizes_sooner():
@@ -108,10 +143,11 @@ def test_larger_phi_generalizes_sooner():
     assert None not in first and first[0] > first[1] > first[2], first
 
 
-def test_no_id_atomic_run_still_generalizes_later():
+@ON_BOTH_SEEDS
+def test_no_id_atomic_run_still_generalizes_later(seed):
     """Ye et al.: without the ID atomic triples (phi = 14.4) the ID test still reaches >= 80 %,
     later than the same world with them; OOD stays near chance."""
-    no_id, with_id = runs.load_run("no_id_atomic")["log"], runs.load_run("phi_14.4")["log"]
+    no_id, with_id = runs.load_run("no_id_atomic", seed)["log"], runs.load_run("phi_14.4", seed)["log"]
     assert no_id["step"] == with_id["step"], "both runs are logged at the same steps"
     assert no_id["ID"][-1] >= 0.80 and no_id["OO"][-1] <= 0.10 and no_id["IO"][-1] <= 0.10
     for threshold in (0.5, 0.8):
@@ -124,10 +160,11 @@ def test_no_id_atomic_at_the_main_phi_does_not_generalize_in_budget():
     assert log["step"][-1] == 24000 and max(log["ID"]) <= 0.15
 
 
-def test_blocked_second_hops_do_not_compose():
+@ON_BOTH_SEEDS
+def test_blocked_second_hops_do_not_compose(seed):
     """Ye et al.: a triple never trained as a second hop is not composed as one, while the other
     held-out ID queries generalize."""
-    log = runs.load_run("blocked_second_hop")["log"]
+    log = runs.load_run("blocked_second_hop", seed)["log"]
     assert log["ID"][-1] >= 0.80 and log["ID_blocked"][-1] <= 0.05
 
 
@@ -157,6 +194,31 @@ def test_short_live_run_is_seeded():
     from course_lib.implicit_reasoning.training import train
     a, b = train(world, cfg)["log"], train(world, cfg)["log"]
     assert a == b and a["step"][-1] == 20
+
+
+def test_a_run_repeats_on_another_seed(tmp_path, monkeypatch):
+    """``train-all RUN --seed N``: same configuration, world and training seed N, its own file."""
+    monkeypatch.setitem(runs.RUNS, "main", (dict(n_entities=12, n_relations=4, relations_per_entity=4, n_test=20),
+                                            dict(n_layers=1, d_model=16, n_heads=2, d_mlp=32, steps=5, n_log=2)))
+    rec = runs.run_one("main", progress=False, seed=3, out_dir=tmp_path)
+    assert rec["world"]["seed"] == rec["train"]["seed"] == 3 and rec["log"]["step"][-1] == 5
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["main_seed3.json"]  # no checkpoint
+    assert json.loads((tmp_path / "main_seed3.json").read_text())["name"] == "main_seed3"
+
+
+def test_train_all_command(monkeypatch, capsys):
+    """No run named: every shipped file (runs + seed repeats); named runs with --seed; --jobs."""
+    from course_lib.implicit_reasoning import __main__ as cli
+    calls = []
+    monkeypatch.setattr(cli, "train_all", lambda todo, **kw: calls.append((todo, kw)))
+    cli.main(["train-all"])
+    cli.main(["train-all", "main", "phi_9", "--seed", "2", "--jobs", "2"])
+    assert calls[0] == (runs.shipped_runs(), dict(out_dir=None, jobs=1))
+    assert ("main", runs.REPEAT_SEED) in calls[0][0] and ("main", None) in calls[0][0]
+    assert calls[1] == ([("main", 2), ("phi_9", 2)], dict(out_dir=None, jobs=2))
+    with pytest.raises(SystemExit):
+        cli.main(["train-all", "--seed", "2"])
+    assert "--seed needs the runs" in capsys.readouterr().err
 
 
 def test_lr_schedule_warms_up_stays_constant_then_decays():

@@ -1,11 +1,23 @@
-"""``python -m course_lib.implicit_reasoning train-all [RUN ...]``: rebuild the shipped runs."""
+"""``python -m course_lib.implicit_reasoning train-all [RUN ...] [--seed N] [--jobs J]``:
+rebuild the shipped runs (all of them, with their seed repeats, when no RUN is named)."""
 import argparse
 
-from .runs import RUNS, train_all
+from .runs import RUNS, shipped_runs, train_all
 
-parser = argparse.ArgumentParser(prog="python -m course_lib.implicit_reasoning")
-sub = parser.add_subparsers(dest="command", required=True)
-p = sub.add_parser("train-all", help="train every shipped run (seeded, one CPU thread)")
-p.add_argument("runs", nargs="*", choices=[[], *RUNS], help=f"subset of {list(RUNS)}")
-args = parser.parse_args()
-train_all(args.runs or None)
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.implicit_reasoning")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train-all", help="train the shipped runs (seeded, one CPU thread each)")
+    p.add_argument("runs", nargs="*", choices=[[], *RUNS], help=f"subset of {list(RUNS)} (default: all + repeats)")
+    p.add_argument("--seed", type=int, help="train the named runs on another world + training seed (RUN_seedN.json)")
+    p.add_argument("--out", help="output folder (default data/implicit_reasoning)")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, one CPU thread each (default 1)")
+    args = parser.parse_args(argv)
+    if args.seed is not None and not args.runs:
+        parser.error("--seed needs the runs to repeat, e.g. train-all main --seed 2")
+    train_all([(name, args.seed) for name in args.runs] or shipped_runs(), out_dir=args.out, jobs=args.jobs)
+
+
+if __name__ == "__main__":  # spawned workers import this module too
+    main()
