@@ -196,6 +196,21 @@ def test_short_live_run_is_seeded():
     assert a == b and a["step"][-1] == 20
 
 
+def test_the_script_retrains_the_start_of_the_shipped_main_run():
+    """The first steps of the main configuration, trained now, give the shipped log (the notebook's
+    live run relies on this); a small tolerance for another CPU's floating point."""
+    from course_lib.implicit_reasoning.training import train
+    wcfg, tcfg = runs.configs("main")
+    start = dataclasses.replace(tcfg, steps=5, n_log=3, decay_from=1.0)  # main's lr decays from step 18000
+    live = train(World(wcfg), start)["log"]
+    shipped = runs.load_run("main")["log"]
+    assert live["step"] == [1, 2, 5]
+    for i, step in enumerate(live["step"]):
+        j = shipped["step"].index(step)
+        for key in ("loss", "train", "ID", "IO", "OI", "OO"):
+            assert abs(live[key][i] - shipped[key][j]) <= 0.01, (step, key)
+
+
 def test_a_run_repeats_on_another_seed(tmp_path, monkeypatch):
     """``train-all RUN --seed N``: same configuration, world and training seed N, its own file."""
     monkeypatch.setitem(runs.RUNS, "main", (dict(n_entities=12, n_relations=4, relations_per_entity=4, n_test=20),
