@@ -130,7 +130,7 @@ def test_smaller_models_memorize_but_do_not_generalize():
 def test_shipped_runs_are_what_the_script_trains():
     """Every shipped log, and every shipped seed repeat, was trained with the configuration in
     ``runs.RUNS``, to its last step."""
-    for name, seed in [(n, None) for n in runs.RUNS] + [(n, runs.REPEAT_SEED) for n in runs.SEED_REPEATS]:
+    for name, seed in runs.shipped_runs():
         rec = runs.load_run(name, seed)
         wcfg, tcfg = runs.configs(name, seed)
         assert rec["world"] == dataclasses.asdict(wcfg) and rec["train"] == dataclasses.asdict(tcfg), name

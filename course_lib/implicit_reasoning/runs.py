@@ -87,13 +87,13 @@ def shipped_runs() -> list[tuple[str, int | None]]:
     return [(name, None) for name in RUNS] + [(name, REPEAT_SEED) for name in SEED_REPEATS]
 
 
-def train_all(jobs_list=None, progress: bool = True, out_dir=None, jobs: int = 1) -> None:
-    """Train ``jobs_list`` ((name, seed) pairs; default: everything shipped), ``jobs`` at a time,
+def train_all(todo=None, progress: bool = True, out_dir=None, jobs: int = 1) -> None:
+    """Train ``todo`` ((name, seed) pairs; default: everything shipped), ``jobs`` at a time,
     each on one CPU thread (with several at once: evaluation lines, no progress bars)."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
-    todo = jobs_list or shipped_runs()
+    todo = todo or shipped_runs()
     def report(rec):
         print(f"{rec['name']}: {rec['seconds']} s, final",
               {k: v[-1] for k, v in rec["log"].items() if k != "loss"}, flush=True)
