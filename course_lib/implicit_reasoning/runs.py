@@ -110,7 +110,7 @@ def train_all(todo=None, progress: bool = True, out_dir=None, jobs: int = 1) -> 
 def _missing(path, err=None):
     why = f" ({type(err).__name__}: {err})" if err else ""
     return FileNotFoundError(f"{path} is missing or unreadable{why}. Rebuild the shipped runs with "
-                             f"`{REBUILD} --jobs 2` (about 50 minutes on a 2-core CPU), or one run "
+                             f"`{REBUILD} --jobs 2` (about 45 minutes on a 2-core CPU), or one run "
                              f"with `{REBUILD} RUN` (a repeat: `{REBUILD} RUN --seed N`).")
 
 
