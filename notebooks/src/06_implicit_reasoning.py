@@ -298,8 +298,8 @@ plt.show()
 
 # %% [markdown]
 # ### How small can the model be?
-# The issue we set ourselves: the smallest configuration in which memorization-then-generalization
-# reliably happens on a CPU. The world is already small (50 entities, 1000 facts). The script also
+# What is the smallest configuration in which memorization-then-generalization reliably happens
+# on a CPU? The world is already small (50 entities, 1000 facts). The script also
 # trains the main recipe (φ = 5.4, 24000 steps, the same learning-rate decay) with a **2-layer**
 # model and with a **narrower** 4-layer model (d_model 32, d_mlp 128).
 
@@ -314,13 +314,14 @@ for name in ("main", "main_2_layers", "main_d32"):
 # %% [markdown]
 # **What we measured.** Both smaller models memorize, neither generalizes enough. With 2 layers
 # training reaches 1.00 but the ID test only 0.63 after 24000 steps (0.33 before the learning-rate
-# decay; OI stays at 0.07): a 2-hop query needs one block to look up the bridge and another to apply
-# the second hop, and two blocks leave no slack. The narrow model (d_model 32) cannot even fit the
+# decay; OI stays at 0.07). Plausibly two blocks leave too little room: in the 4-layer model the
+# bridge is formed at r1 in the lower blocks and read by the second hop above them (section 6).
+# The narrow model (d_model 32) cannot even fit the
 # training set at this weight decay (training 0.57 at step 18531) until the learning rate decays;
 # then it memorizes everything (0.995) and generalizes **nothing** (ID 0.08): memorization without
 # generalization. So among the configurations we tried, the main model (4 layers, d_model 64,
 # about 210k parameters) is the smallest in which memorization is followed by ID generalization
-# within the CPU budget, on both seeds.
+# within the CPU budget; it does so on both seeds (the smaller models were run on seed 0 only).
 
 # %% [markdown]
 # ## 6. Mechanism
