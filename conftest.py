@@ -1,4 +1,4 @@
-"""Pytest set-up shared by the unit tests and the notebook runs (nbval)."""
+"""Pytest set-up shared by the unit tests, the notebook runs and the browser test."""
 import os
 
 # One thread per process: tests run in parallel workers, and small models are fastest on one
@@ -9,4 +9,9 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 
 from course_lib.runner import use_course_kernels  # noqa: E402
 
-use_course_kernels()  # nbval runs the notebooks in the network-blocking 'course-offline' kernel
+use_course_kernels()  # notebooks run in the network-blocking 'course-offline' kernel
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "notebook: executes a whole notebook (make test runs these after the unit tests)")
+    config.addinivalue_line("markers", "browser: drives JupyterLab in a real browser (make test-browser)")

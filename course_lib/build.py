@@ -23,6 +23,7 @@ from .paths import NOTEBOOKS_DIR, REPO_ROOT, SOLUTIONS_DIR, SOURCES_DIR
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<todo>.*))?$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+CARRIED_METADATA = ("tags", "tolerance")  # cell metadata copied from the source into both notebooks
 COURSE_REPO = "https://github.com/llm-mechanisms-course/understanding-llm-mechanisms"
 
 COLAB_CELL = '''\
@@ -85,6 +86,19 @@ def to_solution(code: str) -> str:
     return "\n".join(line for line in code.splitlines() if not (BEGIN.match(line) or END.match(line)))
 
 
+def cell_metadata(cell, where: str = "") -> dict:
+    """The source cell's metadata that the generated notebooks carry: ``tags`` and ``tolerance``
+    (what the output comparison of :mod:`course_lib.outputs` reads)."""
+    from .outputs import TRAINED_TAG, validate_tolerance
+
+    kept = {key: cell.metadata[key] for key in CARRIED_METADATA if key in cell.metadata}  # jupytext checks tags
+    if "tolerance" in kept:
+        if TRAINED_TAG not in kept.get("tags", []):
+            raise ValueError(f"{where}: a tolerance is given but the cell is not tagged {TRAINED_TAG!r}")
+        validate_tolerance(kept["tolerance"], where)
+    return kept
+
+
 def _notebook(src: Path, student: bool):
     import jupytext
     import nbformat
@@ -94,7 +108,8 @@ def _notebook(src: Path, student: bool):
     for cell in nb.cells:
         if cell.cell_type == "code":
             source = to_student(cell.source, src.name) if student else to_solution(cell.source)
-            cells.append(nbformat.v4.new_code_cell(source))
+            where = f"{src.name}, cell starting {cell.source.strip()[:40]!r}"
+            cells.append(nbformat.v4.new_code_cell(source, metadata=cell_metadata(cell, where)))
         else:
             cells.append(nbformat.v4.new_markdown_cell(cell.source))
     for i, cell in enumerate(cells):
@@ -119,12 +134,13 @@ def solution_path(src: Path) -> Path:
     return SOLUTIONS_DIR / f"{src.stem}.ipynb"
 
 
-def _cell_sources(nb) -> list[tuple[str, str]]:
-    return [(c.cell_type, c.source) for c in nb.cells]
+def _cell_sources(nb) -> list[tuple[str, str, dict]]:
+    return [(c.cell_type, c.source, {k: c.metadata[k] for k in CARRIED_METADATA if k in c.metadata}) for c in nb.cells]
 
 
 def out_of_date() -> list[str]:
-    """Generated notebooks whose cells differ from what their source generates now."""
+    """Generated notebooks whose cells (type, source, tags, tolerance) differ from what their source
+    generates now."""
     import nbformat
 
     stale = []
@@ -150,5 +166,6 @@ def build(only: list[str] | None = None, execute: bool = True) -> None:
         if execute:
             run = execute_notebook(solution, cwd=SOLUTIONS_DIR)
             solution = run.notebook
-            print(f"built {src.stem}: {run.wall_s:.1f} s, peak {run.peak_mb:.0f} MB")
+            print(f"built {src.stem}: {run.wall_s:.1f} s, peak {run.peak_mb:.0f} MB, "
+                  f"{run.rss_mb or 0:.0f} MB held after the last cell")
         nbformat.write(solution, solution_path(src))

@@ -4,6 +4,8 @@
 the tests run every notebook in that kernel, which proves the default path never touches the
 network (a download attempt fails loudly with :class:`NetworkBlocked`).
 """
+import logging
+import os
 import socket
 import sys
 
@@ -38,8 +40,27 @@ def block_network() -> None:
         _installed = True
 
 
+def set_kernel_threads() -> None:
+    """The kernel runs torch on one thread (kernel.json); ``COURSE_KERNEL_THREADS=N`` in the
+    environment that starts the kernel overrides it (``make test-portable`` runs with 2)."""
+    threads = os.environ.get("COURSE_KERNEL_THREADS")
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise SystemExit(f"COURSE_KERNEL_THREADS must be a positive integer, got {threads!r}")
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
+
+
+class _QuietLocalTransport(logging.Filter):
+    """The kernel listens on this machine only: ipykernel's warning about unencrypted TCP is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without encryption" not in record.getMessage()
+
+
 if __name__ == "__main__":
+    set_kernel_threads()
     block_network()
+    logging.getLogger("IPKernelApp").addFilter(_QuietLocalTransport())
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

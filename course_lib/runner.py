@@ -18,7 +18,19 @@ from pathlib import Path
 from .paths import BUILD_DIR, KERNELS_DIR, NOTEBOOKS_DIR, OFFLINE_KERNEL, REPO_ROOT, SOLUTIONS_DIR
 
 BUDGET_S, BUDGET_MB, IMPORT_BUDGET_S, LOAD_BUDGET_S = 180.0, 1536.0, 3.0, 2.0
-_PEAK_MEMORY_PROBE = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+# Appended to every executed notebook, then removed: the kernel's peak and its steady-state memory
+# (what it still holds after the notebook has run, after a garbage collection), in MB.
+_MEMORY_PROBE = """\
+import gc as _gc, json as _json, resource as _resource, sys as _sys
+_gc.collect()
+_peak = _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / (1024 if _sys.platform != "darwin" else 1024 ** 2)
+try:
+    with open("/proc/self/statm") as _f:
+        _rss = int(_f.read().split()[1]) * _resource.getpagesize() / 1024 ** 2
+except OSError:
+    _rss = None
+print(_json.dumps({"peak_mb": _peak, "rss_mb": _rss}))
+"""
 
 
 @dataclasses.dataclass
@@ -26,6 +38,7 @@ class Run:
     notebook: object  # the executed nbformat notebook
     wall_s: float
     peak_mb: float
+    rss_mb: float | None  # steady state: what the kernel still holds after the last cell (None off Linux)
 
 
 def use_course_kernels() -> None:
@@ -35,21 +48,22 @@ def use_course_kernels() -> None:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(KERNELS_DIR), *filter(None, paths)])
 
 
-def execute_notebook(nb, cwd: Path, timeout: int = 900) -> Run:
-    """Execute ``nb`` in the offline kernel; return it with its wall time and the kernel's peak RSS."""
+def execute_notebook(nb, cwd: Path | str, timeout: int = 900) -> Run:
+    """Execute ``nb`` in the offline kernel (raises ``CellExecutionError`` at the first cell error);
+    return it with its wall time and the kernel's peak and steady-state memory."""
     import nbformat
     from nbclient import NotebookClient
 
     use_course_kernels()
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))  # work on a copy
-    nb.cells.append(nbformat.v4.new_code_cell(_PEAK_MEMORY_PROBE))
+    nb.cells.append(nbformat.v4.new_code_cell(_MEMORY_PROBE))
     start = time.perf_counter()
     NotebookClient(nb, kernel_name=OFFLINE_KERNEL, timeout=timeout,
-                   resources={"metadata": {"path": str(cwd)}}).execute()
+                   resources={"metadata": {"path": str(Path(cwd))}}).execute()
     wall = time.perf_counter() - start
     probe = nb.cells.pop()
-    peak_mb = int(probe.outputs[0]["text"].strip()) / 1024  # ru_maxrss is in KiB on Linux
-    return Run(nb, wall, peak_mb)
+    memory = json.loads(probe.outputs[-1]["text"].strip().splitlines()[-1])
+    return Run(nb, wall, memory["peak_mb"], memory["rss_mb"])
 
 
 def measure_import_time() -> float:
@@ -100,6 +114,7 @@ def run_course(only: list[str] | None = None, student: bool = False, out: Path =
         nbformat.write(run.notebook, out / path.name)
         _to_html(run.notebook, out / f"{path.stem}.html")
         rows.append({"notebook": path.stem, "wall_s": round(run.wall_s, 1), "peak_mb": round(run.peak_mb),
+                     "steady_mb": run.rss_mb and round(run.rss_mb),
                      "within_budget": run.wall_s <= BUDGET_S and run.peak_mb <= BUDGET_MB})
     import_s, load_s = measure_import_time(), measure_world_load_time()
     sae = measure_sae_trainers() if any(r["notebook"].startswith("02") for r in rows) else None
@@ -107,9 +122,12 @@ def run_course(only: list[str] | None = None, student: bool = False, out: Path =
                                                     "load_world_model_s": load_s and round(load_s, 2),
                                                     "sae_trainers": sae,
                                                     "cpu_count": os.cpu_count()}, indent=2) + "\n")
-    print(f"\n{'notebook':<40}{'wall (s)':>10}{'peak (MB)':>11}  budget ({BUDGET_S:.0f} s, {BUDGET_MB:.0f} MB)")
+    print(f"\n{'notebook':<40}{'wall (s)':>10}{'peak (MB)':>11}{'after (MB)':>12}  "
+          f"budget ({BUDGET_S:.0f} s, {BUDGET_MB:.0f} MB peak)")
     for r in rows:
-        print(f"{r['notebook']:<40}{r['wall_s']:>10.1f}{r['peak_mb']:>11}  {'ok' if r['within_budget'] else 'OVER'}")
+        print(f"{r['notebook']:<40}{r['wall_s']:>10.1f}{r['peak_mb']:>11}{r['steady_mb'] or '?':>12}  "
+              f"{'ok' if r['within_budget'] else 'OVER'}")
+    print("'after': the kernel's memory once its notebook has run (what an open notebook keeps holding)")
     print(f"{'import course_lib':<40}{import_s:>10.2f}{'':>11}  {'ok' if import_s <= IMPORT_BUDGET_S else 'OVER'} "
           f"(budget {IMPORT_BUDGET_S:.0f} s)")
     if load_s is not None:

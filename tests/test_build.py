@@ -89,3 +89,27 @@ def test_binder_installs_the_same_pins_with_a_cpu_torch():
     assert "-r ../requirements.txt" in binder and "-c ../constraints.txt" in binder
     assert "download.pytorch.org/whl/cpu" in binder
     assert "pip install" in (REPO_ROOT / "binder" / "postBuild").read_text()
+
+
+def test_cell_tags_and_tolerance_reach_both_notebooks(tmp_path):
+    src = tmp_path / "07_demo.py"
+    src.write_text('# %%\nx = 1\n\n# %% tags=["trained"] tolerance={"rtol": 0.1, "atol": 0.02}\nprint(0.5)\n'
+                   '\n# %% tags=["trained"]\nprint(0.25)\n')
+    for nb in (build.student_notebook(src), build.solution_notebook(src)):
+        metadata = [dict(c.metadata) for c in nb.cells[1:]]
+        assert metadata == [{}, {"tags": ["trained"], "tolerance": {"rtol": 0.1, "atol": 0.02}}, {"tags": ["trained"]}]
+    # the stale check sees a changed tag or tolerance
+    before = build._cell_sources(build.solution_notebook(src))
+    src.write_text(src.read_text().replace('"rtol": 0.1', '"rtol": 0.2'))
+    assert build._cell_sources(build.solution_notebook(src)) != before
+
+
+@pytest.mark.parametrize("header, problem", [
+    ('# %% tolerance={"rtol": 0.1}', "not tagged 'trained'"),
+    ('# %% tags=["trained"] tolerance={"rel": 0.1}', "tolerance must look like"),
+])
+def test_bad_cell_metadata_is_an_error(tmp_path, header, problem):
+    src = tmp_path / "07_demo.py"
+    src.write_text(f"{header}\nprint(1)\n")
+    with pytest.raises(ValueError, match=problem):
+        build.solution_notebook(src)
