@@ -14,7 +14,14 @@ def main(argv=None) -> int:
     run.add_argument("--student", action="store_true", help="run the student notebooks instead")
     sub.add_parser("stale", help="list generated notebooks that are out of date with their source")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ValueError as error:  # a wrong argument: say what is wrong, no traceback
+        print(f"python -m course_lib {args.command}: {error}", file=sys.stderr)
+        return 2
 
+
+def _run(args) -> int:
     if args.command == "build":
         from .build import build as build_notebooks
         build_notebooks(args.notebooks or None, execute=not args.no_execute)

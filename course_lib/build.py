@@ -41,9 +41,9 @@ if "google.colab" in sys.modules:
 '''
 
 
-def requirement_pins(path: Path = REPO_ROOT / "requirements.txt") -> list[str]:
+def requirement_pins(path: Path | str = REPO_ROOT / "requirements.txt") -> list[str]:
     """The pinned requirements, one per entry, without comments and pip options."""
-    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    lines = (line.split("#")[0].strip() for line in Path(path).read_text().splitlines())
     return [line for line in lines if line and not line.startswith("-")]
 
 
@@ -99,10 +99,11 @@ def cell_metadata(cell, where: str = "") -> dict:
     return kept
 
 
-def _notebook(src: Path, student: bool):
+def _notebook(src: Path | str, student: bool):
     import jupytext
     import nbformat
 
+    src = Path(src)
     nb = jupytext.read(src)
     cells = [nbformat.v4.new_code_cell(colab_cell_source())]
     for cell in nb.cells:
@@ -118,20 +119,34 @@ def _notebook(src: Path, student: bool):
                                                            "language_info": {"name": "python"}})
 
 
-def student_notebook(src: Path):
+def student_notebook(src: Path | str):
     return _notebook(src, student=True)
 
 
-def solution_notebook(src: Path):
+def solution_notebook(src: Path | str):
     return _notebook(src, student=False)
 
 
-def student_path(src: Path) -> Path:
-    return NOTEBOOKS_DIR / f"{src.stem}.ipynb"
+def student_path(src: Path | str) -> Path:
+    return NOTEBOOKS_DIR / f"{Path(src).stem}.ipynb"
 
 
-def solution_path(src: Path) -> Path:
-    return SOLUTIONS_DIR / f"{src.stem}.ipynb"
+def solution_path(src: Path | str) -> Path:
+    return SOLUTIONS_DIR / f"{Path(src).stem}.ipynb"
+
+
+def select(only: list[str] | None = None) -> list[Path]:
+    """The sources whose name starts with one of ``only`` (all of them for None or []); a
+    selector that matches no source is an error that lists the notebooks there are."""
+    chosen = sources()
+    if only:
+        unknown = [o for o in only if not any(src.stem.startswith(str(o)) for src in chosen)]
+        if unknown:
+            there = ", ".join(src.stem for src in chosen)
+            raise ValueError(f"no notebook source matches {', '.join(map(repr, unknown))} "
+                             f"in {SOURCES_DIR.relative_to(REPO_ROOT)}/ (there are: {there})")
+        chosen = [src for src in chosen if any(src.stem.startswith(str(o)) for o in only)]
+    return chosen
 
 
 def _cell_sources(nb) -> list[tuple[str, str, dict]]:
@@ -157,10 +172,9 @@ def build(only: list[str] | None = None, execute: bool = True) -> None:
 
     from .runner import execute_notebook
 
+    chosen = select(only)
     SOLUTIONS_DIR.mkdir(parents=True, exist_ok=True)
-    for src in sources():
-        if only and not any(src.stem.startswith(o) for o in only):
-            continue
+    for src in chosen:
         nbformat.write(student_notebook(src), student_path(src))
         solution = solution_notebook(src)
         if execute:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .paths import BUILD_DIR, KERNELS_DIR, NOTEBOOKS_DIR, OFFLINE_KERNEL, REPO_ROOT, SOLUTIONS_DIR
+from .paths import BUILD_DIR, KERNELS_DIR, OFFLINE_KERNEL, REPO_ROOT
 
 BUDGET_S, BUDGET_MB, IMPORT_BUDGET_S, LOAD_BUDGET_S = 180.0, 1536.0, 3.0, 2.0
 # Appended to every executed notebook, then removed: the kernel's peak and its steady-state memory
@@ -98,14 +98,15 @@ def _to_html(nb, path: Path) -> None:
     path.write_text(body, encoding="utf-8")
 
 
-def run_course(only: list[str] | None = None, student: bool = False, out: Path = BUILD_DIR / "course") -> list[dict]:
+def run_course(only: list[str] | None = None, student: bool = False,
+               out: Path | str = BUILD_DIR / "course") -> list[dict]:
     """Execute the notebooks, write executed copies + HTML to ``out`` and print the benchmark table."""
     import nbformat
 
-    folder = NOTEBOOKS_DIR if student else SOLUTIONS_DIR
-    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if not only or any(p.stem.startswith(o) for o in only))
-    if not paths:
-        raise SystemExit(f"no notebooks matching {only} in {folder}")
+    from .build import select, solution_path, student_path
+
+    paths = [student_path(src) if student else solution_path(src) for src in select(only)]
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for path in paths:

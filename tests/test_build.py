@@ -113,3 +113,23 @@ def test_bad_cell_metadata_is_an_error(tmp_path, header, problem):
     src.write_text(f"{header}\nprint(1)\n")
     with pytest.raises(ValueError, match=problem):
         build.solution_notebook(src)
+
+
+def test_build_of_an_unknown_notebook_is_an_error(capsys):
+    from course_lib.__main__ import main
+
+    with pytest.raises(ValueError, match="no notebook source matches '99'.*there are: 00_"):
+        build.select(["99"])
+    assert main(["build", "99"]) == 2
+    assert "no notebook source matches '99'" in capsys.readouterr().err
+    assert [p.stem for p in build.select(["0"])] == [p.stem for p in SOURCES]
+
+
+def test_paths_may_be_strings(tmp_path):
+    src = SOURCES[0]
+    assert build.student_path(str(src)) == build.student_path(src)
+    assert build.solution_path(str(src)) == build.solution_path(src)
+    assert build._cell_sources(build.student_notebook(str(src))) == build._cell_sources(build.student_notebook(src))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# pins\nsix==1.16.0  # comment\n--extra-index-url x\n")
+    assert build.requirement_pins(str(requirements)) == ["six==1.16.0"]

@@ -29,3 +29,33 @@ def test_import_course_lib_is_lazy():
     code = "import sys, course_lib; print(sorted(m for m in ('torch', 'transformer_lens', 'sae_lens') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_resolve_device_says_what_is_wrong_and_what_to_do():
+    from course_lib.runtime import resolve_device
+
+    assert resolve_device() == get_device()
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+    if not torch.cuda.is_available():
+        for cuda in ("cuda", "cuda:0", torch.device("cuda")):
+            with pytest.raises(ValueError, match="use device='cpu', or leave the device out"):
+                resolve_device(cuda)
+        with pytest.raises(ValueError, match="use device='cpu'"):
+            get_device("cuda")
+    else:
+        with pytest.raises(ValueError, match="CUDA GPU"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+    for bad in ("tpu", "gpu", 3.5, "meta"):
+        with pytest.raises(ValueError, match="device"):
+            resolve_device(bad)
+
+
+def test_set_seed_accepts_numpy_integers():
+    import numpy as np
+
+    set_seed(np.int64(3))
+    a = torch.rand(3)
+    set_seed(3)
+    assert torch.equal(a, torch.rand(3))
+    with pytest.raises(ValueError, match="non-negative int"):
+        set_seed(True)
