@@ -24,14 +24,17 @@ BOS, EOS = "<bos>", "<eos>"
 # One-hop fact phrasings: subject first, object last, so that every one is a completion prompt.
 PHRASINGS: dict[str, tuple[str, ...]] = {
     "city_state": ("{s} is a city in {o} .", "{s} is located in {o} .", "The city of {s} is in {o} ."),
-    "state_capital": ("The capital of {s} is {o} .", "{s} has its capital in {o} .", "The capital city of {s} is {o} ."),
-    "country_capital": ("The capital of {s} is {o} .", "{s} has its capital in {o} .", "The capital city of {s} is {o} ."),
+    "state_capital": ("The capital of {s} is {o} .", "{s} has its capital in {o} .",
+                      "The capital city of {s} is called {o} ."),
+    "country_capital": ("The capital of {s} is {o} .", "{s} has its capital in {o} .",
+                        "The capital city of {s} is called {o} ."),
     "country_language": ("People in {s} speak {o} .", "The language of {s} is {o} .", "In {s} , people speak {o} ."),
     "country_continent": ("{s} is a country in {o} .", "{s} is located in {o} .", "{s} lies in {o} ."),
     "person_birthplace": ("{s} was born in {o} .", "{s} is from {o} .", "The birthplace of {s} is {o} ."),
-    "person_profession": ("{s} works as a {o} .", "{s} is a {o} .", "By profession , {s} is a {o} ."),
-    "animal_class": ("The {s} is a {o} .", "A {s} is a kind of {o} .", "Every {s} is a {o} ."),
-    "animal_habitat": ("The {s} lives in the {o} .", "You can find the {s} in the {o} .", "The home of the {s} is the {o} ."),
+    "person_profession": ("{s} works as a {o} .", "{s} is a {o} .", "{s} has a job as a {o} ."),
+    "animal_class": ("The {s} is a {o} .", "A {s} is a kind of {o} .", "Every {s} counts as a {o} ."),
+    "animal_habitat": ("The {s} lives in the {o} .", "You can find the {s} in the {o} .",
+                       "The home of the {s} is the {o} ."),
     "city_state_capital": ("The capital of the state containing {s} is {o} .", "{s} is in a state whose capital is {o} ."),
 }
 TWO_HOP = "city_state_capital"
@@ -64,10 +67,10 @@ COUNTABLE = {"apple": "apples", "dog": "dogs", "cup": "cups", "book": "books", "
 _POS = {
     "DET": "The the A a Every Many This",
     "NOUN": ("city capital country language people birthplace profession kind home state game goals match "
-             "Fans field day water wind morning week dinner quality goals things list " + " ".join(COUNTABLE)
+             "Fans field day water wind morning week dinner quality goals things list job " + " ".join(COUNTABLE)
              + " " + " ".join(COUNTABLE.values())),
     "VERB": "located speak lies born works has find lives scored cheered tastes cooked likes ran slept gathered "
-            "rained bought arrived love hate buy count asked said live won containing",
+            "rained bought arrived love hate buy count counts called asked said live won containing",
     "AUX": "is was will be would do does are",
     "ADP": "in of as for across near to all from By",
     "PRON": "I It it You We people whose My",
@@ -81,10 +84,11 @@ _POS = {
     "PRON_Q": "What Where Is",
 }
 LEXICON = {w: ("PRON" if pos == "PRON_Q" else pos) for pos, words in _POS.items() for w in words.split()}
-LEXICON.update({"need": "VERB", "its": "PRON", "can": "AUX", "Is": "AUX", "What": "PRON", "Where": "ADV", "There": "PRON", "In": "ADP", "People": "NOUN",
+LEXICON.update({"need": "VERB", "its": "PRON", "can": "AUX", "Is": "AUX", "What": "PRON", "Where": "ADV",
+                "There": "PRON", "In": "ADP", "People": "NOUN",
                 "Every": "DET", "all": "DET", "this": "DET", "last": "ADJ"})
 PLURAL_WORDS = set(COUNTABLE.values()) | {"goals", "Fans", "people", "People", "things", "are"}
-SINGULAR_WORDS = set(COUNTABLE) | {"is", "was", "does", "has", "lives", "lies", "works", "tastes", "likes"}
+SINGULAR_WORDS = set(COUNTABLE) | {"is", "was", "does", "has", "lives", "lies", "works", "tastes", "likes", "counts"}
 SLOT = re.compile(r"^\{(\w+)\}$")
 
 
@@ -218,15 +222,20 @@ class WorldGrammar:
             d.emit(template, slots, topic="review", sentiment=sentiment)
 
     def _dialogue(self, d: _Derivation) -> None:
-        asker, answerer = self._entity(d.choose(self.people)), self._entity(d.choose(self.people))
+        # Only people who speak are drawn: an unwritten choice would give one text many derivations.
         kind = d.choose(("city_question", "capital_question", "animal_negation"))
+        asker = self._entity(d.choose(self.people))
+        if kind in ("city_question", "capital_question"):
+            answerer = self._entity(d.choose(self.people))
         if kind == "city_question":
             city = d.choose(sorted(kg.cities()))
             true_state = self.facts["city_state"][city]
             asked = true_state if d.choose((True, False)) else d.choose(sorted(s for s in kg.STATES if s != true_state))
             slots = {"p": asker, "q": answerer, "c": self._entity(city), "s": self._entity(asked)}
             d.emit('{p} asked , " Is {c} in {s} ? "', slots, relation="city_state", topic="dialogue")
-            answer = '{q} said , " Yes , {c} is in {s} . "' if asked == true_state else '{q} said , " No , {c} is not in {s} . "'
+            # "Yes , C lies in S" (not "C is in S": that is a one-hop phrasing, which may be held out)
+            answer = ('{q} said , " Yes , {c} lies in {s} . "' if asked == true_state
+                      else '{q} said , " No , {c} is not in {s} . "')
             d.emit(answer, slots, relation="city_state", topic="dialogue")
         elif kind == "capital_question":
             country = d.choose(sorted(kg.COUNTRIES))

@@ -7,22 +7,22 @@ import random
 
 # state: (capital, cities). Capitals are never listed as cities, so each name has one role.
 STATES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Texas": ("Austin", ("Dallas", "Houston", "El Paso")),
-    "California": ("Sacramento", ("Oakland", "Los Angeles", "San Diego")),
-    "New York": ("Albany", ("Buffalo", "Rochester", "Syracuse")),
-    "Florida": ("Tallahassee", ("Miami", "Tampa", "Orlando")),
-    "Illinois": ("Springfield", ("Chicago", "Peoria", "Naperville")),
-    "Washington": ("Olympia", ("Seattle", "Spokane", "Tacoma")),
-    "Georgia": ("Atlanta", ("Savannah", "Augusta", "Macon")),
-    "Ohio": ("Columbus", ("Cleveland", "Cincinnati", "Toledo")),
-    "Pennsylvania": ("Harrisburg", ("Philadelphia", "Pittsburgh", "Erie")),
-    "Michigan": ("Lansing", ("Detroit", "Grand Rapids", "Flint")),
-    "Arizona": ("Phoenix", ("Tucson", "Mesa", "Flagstaff")),
-    "Colorado": ("Denver", ("Boulder", "Aurora", "Pueblo")),
-    "Nevada": ("Carson City", ("Las Vegas", "Reno", "Henderson")),
-    "Oregon": ("Salem", ("Portland", "Eugene", "Bend")),
-    "Massachusetts": ("Boston", ("Worcester", "Cambridge", "Lowell")),
-    "Tennessee": ("Nashville", ("Memphis", "Knoxville", "Chattanooga")),
+    "Texas": ("Austin", ("Dallas", "Houston", "El Paso", "Lubbock")),
+    "California": ("Sacramento", ("Oakland", "Los Angeles", "San Diego", "Fresno")),
+    "New York": ("Albany", ("Buffalo", "Rochester", "Syracuse", "Ithaca")),
+    "Florida": ("Tallahassee", ("Miami", "Tampa", "Orlando", "Jacksonville")),
+    "Illinois": ("Springfield", ("Chicago", "Peoria", "Naperville", "Rockford")),
+    "Washington": ("Olympia", ("Seattle", "Spokane", "Tacoma", "Yakima")),
+    "Georgia": ("Atlanta", ("Savannah", "Augusta", "Macon", "Marietta")),
+    "Ohio": ("Columbus", ("Cleveland", "Cincinnati", "Toledo", "Dayton")),
+    "Pennsylvania": ("Harrisburg", ("Philadelphia", "Pittsburgh", "Erie", "Scranton")),
+    "Michigan": ("Lansing", ("Detroit", "Grand Rapids", "Flint", "Kalamazoo")),
+    "Arizona": ("Phoenix", ("Tucson", "Mesa", "Flagstaff", "Yuma")),
+    "Colorado": ("Denver", ("Boulder", "Aurora", "Pueblo", "Greeley")),
+    "Nevada": ("Carson City", ("Las Vegas", "Reno", "Henderson", "Elko")),
+    "Oregon": ("Salem", ("Portland", "Eugene", "Bend", "Medford")),
+    "Massachusetts": ("Boston", ("Worcester", "Cambridge", "Lowell", "Quincy")),
+    "Tennessee": ("Nashville", ("Memphis", "Knoxville", "Chattanooga", "Clarksville")),
 }
 # country: (capital, language, continent)
 COUNTRIES: dict[str, tuple[str, str, str]] = {
@@ -72,9 +72,9 @@ def cities() -> dict[str, str]:
 
 
 def heldout_two_hop_cities() -> tuple[str, ...]:
-    """Cities whose two-hop sentences never appear in training (the last city of each state);
+    """Cities whose two-hop sentences never appear in training (the last two cities of each state);
     their one-hop facts do, so the LM's latent composition can be measured on them."""
-    return tuple(cs[-1] for _, cs in STATES.values())
+    return tuple(c for _, cs in STATES.values() for c in cs[-2:])
 
 
 def people(seed: int = 0) -> dict[str, tuple[str, str]]:
