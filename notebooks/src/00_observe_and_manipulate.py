@@ -41,10 +41,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from transformer_lens import patching
+from transformer_lens.utils import get_act_name
 
 from course_lib import set_seed
 from course_lib.observe import (check_final_token_residuals, check_head_ablation_hook, check_logit_difference,
-                                check_logit_lens, check_patch_position_hook, check_patching_score)
+                                check_logit_lens, check_patch_position_hook, check_patching_score, plot_ablation,
+                                plot_attention_from_last, plot_logit_lens, plot_patching)
 from course_lib.world import load_world_model, world_metrics
 from course_lib.world.knowledge import cities
 
@@ -89,6 +91,7 @@ for prompt in ("Dallas is a city in", "Oakland is a city in", "The capital of Te
 # The names follow the architecture: `hook_embed`, then per block `blocks.{l}.hook_resid_pre`,
 # `blocks.{l}.attn.hook_pattern` (attention weights), `blocks.{l}.attn.hook_z` (per-head outputs
 # before the output projection), `blocks.{l}.hook_mlp_out`, `blocks.{l}.hook_resid_post`, …
+# `transformer_lens.utils.get_act_name("z", 0)` spells out the full name `blocks.0.attn.hook_z`.
 
 # %%
 dallas = model.to_tokens("Dallas is a city in")
@@ -120,6 +123,8 @@ final_token_residuals = check_final_token_residuals(final_token_residuals)
 # %%
 residuals = final_token_residuals(cache, model.cfg.n_layers)
 print("shape:", tuple(residuals.shape))
+# TransformerLens has this built in: the residual stream after every block, at the last position.
+assert torch.allclose(residuals, cache.accumulated_resid(pos_slice=-1))
 print("norm of the last-position state after each block:", [round(x, 1) for x in residuals[:, 0].norm(dim=-1).tolist()])
 
 # %% [markdown]
@@ -128,14 +133,7 @@ print("norm of the last-position state after each block:", [round(x, 1) for x in
 # block 0.
 
 # %%
-str_tokens = model.to_str_tokens(dallas)
-fig, axes = plt.subplots(1, model.cfg.n_heads, figsize=(12, 2.6), sharey=True)
-for head, ax in enumerate(axes):
-    ax.bar(range(len(str_tokens)), cache["pattern", 0][0, head, -1].numpy())
-    ax.set_xticks(range(len(str_tokens)), str_tokens, rotation=60)
-    ax.set_title(f"block 0, head {head}")
-axes[0].set_ylabel("attention from the last token")
-fig.tight_layout()
+fig = plot_attention_from_last(cache["pattern", 0][0], model.to_str_tokens(dallas), layer=0)
 plt.show()
 for head in range(model.cfg.n_heads):
     print(f"block 0, head {head}: attention from the last position to 'Dallas' = {cache['pattern', 0][0, head, -1, 1]:.2f}")
@@ -173,12 +171,7 @@ _, city_cache = model.run_with_cache(city_tokens)
 lens_probs = logit_lens(model, final_token_residuals(city_cache, model.cfg.n_layers)).softmax(-1)
 p_correct = lens_probs[:, torch.arange(len(city_names)), state_ids]  # [n_layers + 1, n_cities]
 
-fig, ax = plt.subplots(figsize=(11, 3))
-im = ax.imshow(p_correct.numpy(), vmin=0, vmax=1, cmap="Blues", aspect="auto")
-ax.set_yticks(range(model.cfg.n_layers + 1), ["embed"] + [f"after block {l}" for l in range(model.cfg.n_layers)])
-ax.set_xticks(range(len(city_names)), city_names, rotation=90, fontsize=7)
-ax.set_title("logit lens: P(correct state) at the last position")
-fig.colorbar(im)
+fig = plot_logit_lens(p_correct, city_names)
 plt.show()
 print("mean P(correct state) per stage:", [round(x, 2) for x in p_correct.mean(1).tolist()])
 
@@ -216,7 +209,7 @@ head_ablation_hook = check_head_ablation_hook(head_ablation_hook)
 def logit_difference(logits, correct, wrong):
     # BEGIN SOLUTION: index logits[:, -1] with (row, correct) and (row, wrong); return the mean difference
     last = logits[:, -1]
-    rows = torch.arange(last.shape[0])
+    rows = torch.arange(last.shape[0], device=last.device)
     return (last[rows, correct] - last[rows, wrong]).mean()
     # END SOLUTION
 
@@ -234,15 +227,12 @@ effects = {}
 for layer in range(model.cfg.n_layers):
     for head in range(model.cfg.n_heads):
         hook = functools.partial(head_ablation_hook, head=head)
-        logits = model.run_with_hooks(city_tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
+        logits = model.run_with_hooks(city_tokens, fwd_hooks=[(get_act_name("z", layer), hook)])
         effects[f"L{layer}H{head}"] = logit_difference(logits, state_ids, wrong_ids).item()
-    logits = model.run_with_hooks(city_tokens, fwd_hooks=[(f"blocks.{layer}.hook_mlp_out", lambda x, hook: 0 * x)])
+    logits = model.run_with_hooks(city_tokens, fwd_hooks=[(get_act_name("mlp_out", layer), lambda x, hook: 0 * x)])
     effects[f"MLP{layer}"] = logit_difference(logits, state_ids, wrong_ids).item()
 
-fig, ax = plt.subplots(figsize=(11, 2.8))
-ax.bar(list(effects), [clean_ld - v for v in effects.values()])
-ax.set_ylabel("drop in logit difference")
-ax.set_title(f"zero-ablation of each component (clean logit difference {clean_ld:.1f})")
+fig = plot_ablation(effects, clean_ld)
 plt.show()
 print(f"clean logit difference: {clean_ld:.2f}")
 for name, value in effects.items():
@@ -281,10 +271,14 @@ patch_position_hook = check_patch_position_hook(patch_position_hook)
 # ### Exercise 6 — a normalised score
 # Raw logit differences are hard to compare. Normalise: `(patched − corrupted) / (clean −
 # corrupted)`, which is 0 when the patch changes nothing and 1 when it restores the clean
-# behaviour fully.
+# behaviour fully. (The first lines are given: where clean and corrupted agree there is nothing to
+# restore, and the score would be 0/0.)
 
 # %%
 def patching_score(patched, corrupted, clean):
+    if torch.as_tensor(clean == corrupted).any():
+        raise ValueError("patching_score: the clean and corrupted values are equal, so there is nothing to "
+                         "restore and the score is undefined (0/0). Use prompts or a metric on which the two runs differ.")
     # BEGIN SOLUTION: (patched - corrupted) / (clean - corrupted)
     return (patched - corrupted) / (clean - corrupted)
     # END SOLUTION
@@ -302,7 +296,7 @@ print(f"logit diff Texas − California: clean (Dallas) {clean_value:.2f}, corru
 # One patch with your hook: the city position (1), before block 1.
 _, clean_cache = model.run_with_cache(clean_tokens)
 hook = functools.partial(patch_position_hook, pos=1, clean_cache=clean_cache)
-patched_value = metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=[("blocks.1.hook_resid_pre", hook)])).item()
+patched_value = metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=[(get_act_name("resid_pre", 1), hook)])).item()
 print(f"patch 'before block 1' at the city position: score {patching_score(patched_value, corrupted_value, clean_value):.2f}")
 
 # Every (layer, position) at once with TransformerLens's patching module, which does the same as your hook.
@@ -310,16 +304,10 @@ grid = patching_score(patching.get_act_patch_resid_pre(model, corrupted_tokens, 
                       corrupted_value, clean_value)
 assert abs(grid[1, 1].item() - patching_score(patched_value, corrupted_value, clean_value)) < 1e-4
 
-fig, ax = plt.subplots(figsize=(7, 3))
-im = ax.imshow(grid.numpy(), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
-ax.set_xticks(range(clean_tokens.shape[1]), [f"{a}/{b}" if a != b else a for a, b in
-                                              zip(model.to_str_tokens(clean_tokens), model.to_str_tokens(corrupted_tokens))])
-ax.set_yticks(range(grid.shape[0]), [f"before block {l}" for l in range(model.cfg.n_layers)])
-ax.set_title("patching the residual stream: share of 'Texas' restored")
-fig.colorbar(im)
+fig = plot_patching(grid, model.to_str_tokens(clean_tokens), model.to_str_tokens(corrupted_tokens))
 plt.show()
 print("patching score (rows: before each block; columns: positions):")
-print(grid.numpy().round(2))
+print((grid.round(decimals=2) + 0.0).numpy())  # + 0.0 turns -0.0 into 0.0
 
 # %% [markdown]
 # Read the grid row by row. Before block 0 the information "Dallas, not Oakland" sits only at the
