@@ -2,11 +2,43 @@
 the same through sae-lens (Standard, TopK, JumpReLU), a compute scaling law, and an SAE on the
 world LM's residual stream (shipped in data/sae/, loaded with :func:`load_world_sae`).
 
+Modules: ``toy_data`` (data with a known dictionary), ``model`` (the SAE, its loss, decoder
+normalisation), ``resampling`` (dead latents), ``training`` (the from-scratch loop and its configs),
+``measures`` (MMCS, FVU, L0, CE-loss recovered, KL), ``library`` (sae-lens's trainer), ``scaling``
+(compute scaling law, footprint), ``world`` (the world-LM SAE), ``bench``, ``checks`` (the exercises).
+
     python -m course_lib.sae train-world   # seeded; writes data/sae/
     python -m course_lib.sae bench         # tokens/s: from-scratch trainer vs sae-lens SAETrainer
-"""
-from .toy_data import ToyDictionaryData
-from .scratch import SAE, mmcs, sae_stats, train_scratch_sae
-from .world import SAEFilesError, load_world_sae  # noqa: E402
 
-__all__ = ["SAE", "SAEFilesError", "ToyDictionaryData", "load_world_sae", "mmcs", "sae_stats", "train_scratch_sae"]
+Importing the package is cheap: each name is imported from its module on first use.
+"""
+import importlib
+
+_EXPORTS = {
+    "ToyDictionaryData": "toy_data", "TOY_DATA": "toy_data",
+    "SAE": "model", "sae_loss": "model", "normalize_decoder": "model",
+    "resample_weights": "resampling",
+    "ScratchConfig": "training", "SCRATCH": "training", "DEAD_DEMO": "training", "RESAMPLE_AT": "training",
+    "EVAL_SEED": "training", "train_scratch_sae": "training",
+    "mmcs": "measures", "fvu": "measures", "sae_stats": "measures", "ce_loss_recovered": "measures",
+    "toy_sae_config": "library", "train_saelens": "library",
+    "SCALING_DATA": "scaling", "SweepConfig": "scaling", "scaling_sweep": "scaling", "compute_frontier": "scaling",
+    "fit_power_law": "scaling", "sae_footprint": "scaling",
+    "WorldSAEConfig": "world", "WORLD_SAE": "world", "LIVE_SAE": "world", "load_world_sae": "world",
+    "eval_tokens": "world", "evaluate_world_sae": "world", "sae_transformer": "world", "text_positions": "world",
+    "train_world_sae": "world",
+    "world_sae_metrics": "world",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -2,9 +2,28 @@
 of sae-lens's ``SAETrainer``, same data, same SAE size (ReLU + L1), same batch size, one run."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
-BENCH = dict(d_in=128, d_sae=1024, batch_size=1024, steps=100, warmup=10)
+from ._validate import as_int
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """Both trainers are timed over ``steps`` steps after ``warmup`` untimed ones."""
+
+    d_in: int = 128
+    d_sae: int = 1024
+    batch_size: int = 1024
+    steps: int = 100
+    warmup: int = 10
+
+    def __post_init__(self):
+        for name, minimum in (("d_in", 1), ("d_sae", 1), ("batch_size", 1), ("steps", 2), ("warmup", 1)):
+            object.__setattr__(self, name, as_int(getattr(self, name), name, minimum))
+
+
+BENCH = BenchConfig()
 
 
 class _Pool:
@@ -30,18 +49,15 @@ class _Pool:
         return self.sample(len(self.chunks[0]))
 
 
-def benchmark(d_in: int = BENCH["d_in"], d_sae: int = BENCH["d_sae"], batch_size: int = BENCH["batch_size"],
-              steps: int = BENCH["steps"], warmup: int = BENCH["warmup"], device: str | None = None) -> dict:
-    """Tokens/s of both trainers, each timed over ``steps`` steps after ``warmup`` steps."""
+def benchmark(config: BenchConfig = BENCH, device: str | None = None) -> dict:
+    """Tokens/s of both trainers, each timed over ``config.steps`` steps after ``config.warmup`` steps."""
     import torch
 
     from ..runtime import get_device
-    from .library import train_saelens
-    from .scratch import train_scratch_sae
+    from .library import toy_sae_config, train_saelens
+    from .training import ScratchConfig, train_scratch_sae
 
-    if min(d_in, d_sae, batch_size, steps - 1, warmup) < 1:
-        raise ValueError(f"d_in, d_sae, batch_size, steps and warmup must be positive ints (steps >= 2), got "
-                         f"{(d_in, d_sae, batch_size, steps, warmup)}")
+    c = config
     device = str(device or get_device())
 
     def now():
@@ -50,16 +66,18 @@ def benchmark(d_in: int = BENCH["d_in"], d_sae: int = BENCH["d_sae"], batch_size
         return time.perf_counter()
 
     marks = {}
-    train_scratch_sae(_Pool(d_in, batch_size, device), d_sae, warmup + steps, batch_size=batch_size, progress=False,
-                      device=device, on_step=lambda step, sae: marks.__setitem__(step, now()))
-    scratch = steps * batch_size / (marks[warmup + steps] - marks[warmup])
-    pool, stamps = _Pool(d_in, batch_size, device), {}
+    train_scratch_sae(_Pool(c.d_in, c.batch_size, device),
+                      ScratchConfig(d_sae=c.d_sae, steps=c.warmup + c.steps, batch_size=c.batch_size),
+                      progress=False, device=device, on_step=lambda step, sae: marks.__setitem__(step, now()))
+    scratch = c.steps * c.batch_size / (marks[c.warmup + c.steps] - marks[c.warmup])
+    pool, stamps = _Pool(c.d_in, c.batch_size, device), {}
 
     def timed_batches():  # sae-lens's fit() pulls one batch per step: stamp the clock at each pull
-        for i in range(1, warmup + steps + 2):
+        for i in range(1, c.warmup + c.steps + 2):
             stamps[i] = now()
             yield next(pool)
-    train_saelens(timed_batches(), "standard", d_in, d_sae, warmup + steps, batch_size, progress=False, device=device)
-    saelens = (steps - 1) * batch_size / (stamps[warmup + steps] - stamps[warmup + 1])
-    return dict(device=device, d_in=d_in, d_sae=d_sae, batch_size=batch_size, steps=steps,
+    train_saelens(timed_batches(), toy_sae_config("standard", c.d_in, c.d_sae, device=device), c.warmup + c.steps,
+                  c.batch_size, progress=False)
+    saelens = (c.steps - 1) * c.batch_size / (stamps[c.warmup + c.steps] - stamps[c.warmup + 1])
+    return dict(device=device, **dataclasses.asdict(c),
                 scratch_tokens_per_s=round(scratch), saelens_tokens_per_s=round(saelens))

@@ -2,7 +2,12 @@
 against training compute, keep the compute-efficient frontier, fit L = a · C^b."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+
+from ._validate import as_int
+from .toy_data import ToyDictionaryData
 
 
 def training_flops(d_in: int, d_sae: int, tokens: int) -> float:
@@ -11,35 +16,57 @@ def training_flops(d_in: int, d_sae: int, tokens: int) -> float:
     return 6.0 * 2 * d_in * d_sae * tokens
 
 
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """One from-scratch SAE per size in ``sizes``, trained for max(``checkpoints``) steps and
+    evaluated (held-out loss on ``n_eval`` samples) at every checkpoint."""
+
+    sizes: tuple = (8, 16, 32, 64, 128)
+    checkpoints: tuple = (25, 50, 100, 200, 400, 800)
+    batch_size: int = 128
+    l1_coeff: float = 0.1
+    lr: float = 3e-3
+    seed: int = 0
+    n_eval: int = 4096
+
+    def __post_init__(self):
+        if not self.sizes or not self.checkpoints:
+            raise ValueError(f"sizes and checkpoints must be non-empty, got {self.sizes!r}, {self.checkpoints!r}")
+        object.__setattr__(self, "sizes", tuple(as_int(s, "every size") for s in self.sizes))
+        object.__setattr__(self, "checkpoints", tuple(as_int(s, "every checkpoint (checkpoints >= 1)")
+                                                      for s in self.checkpoints))
+        for name, minimum in (("batch_size", 1), ("seed", 0), ("n_eval", 2)):
+            object.__setattr__(self, name, as_int(getattr(self, name), name, minimum))
+
+
 # Harder toy data for the sweep: 512 true features with Zipf-like frequencies in 32 dimensions,
 # so that bigger dictionaries and longer training keep paying off.
-SCALING_DATA = dict(d=32, n_features=512, mean_active=5, decay=1.0, seed=0)
-SWEEP = dict(sizes=(8, 16, 32, 64, 128), checkpoints=(25, 50, 100, 200, 400, 800))
+SCALING_DATA = ToyDictionaryData(d=32, n_features=512, mean_active=5, decay=1.0, seed=0)
+SWEEP = SweepConfig()
 
 
-def scaling_sweep(data, sizes=SWEEP["sizes"], checkpoints=SWEEP["checkpoints"],
-                  batch_size: int = 128, l1_coeff: float = 0.1, lr: float = 3e-3, seed: int = 0,
-                  n_eval: int = 4096, progress: bool = False) -> list[dict]:
+def scaling_sweep(data, config: SweepConfig = SWEEP, progress: bool = False) -> list[dict]:
     """Train one from-scratch SAE per size for max(checkpoints) steps; at every checkpoint record
     the held-out training loss (reconstruction + λ L1) and the compute spent so far."""
     import torch
 
-    from .scratch import sae_loss, train_scratch_sae
+    from .model import sae_loss
+    from .training import ScratchConfig, train_scratch_sae
 
-    if not sizes or not checkpoints or min(checkpoints) < 1:
-        raise ValueError(f"sizes and checkpoints must be non-empty, checkpoints >= 1; got {sizes!r}, {checkpoints!r}")
-    x_eval = data.sample(n_eval, torch.Generator().manual_seed(seed + 1000))
-    points, marks = [], set(checkpoints)
-    for d_sae in sizes:
+    c = config
+    x_eval = data.sample(c.n_eval, torch.Generator().manual_seed(c.seed + 1000))
+    points, marks = [], set(c.checkpoints)
+    for d_sae in c.sizes:
         def record(step, sae, d_sae=d_sae):
             if step in marks:
                 with torch.no_grad():
                     x_hat, f = sae(x_eval)
-                    loss = sae_loss(x_eval, x_hat, f, l1_coeff).item()
-                points.append(dict(d_sae=d_sae, steps=step, tokens=step * batch_size, loss=loss,
-                                   flops=training_flops(x_eval.shape[1], d_sae, step * batch_size)))
-        train_scratch_sae(data, d_sae, max(checkpoints), l1_coeff=l1_coeff, lr=lr, batch_size=batch_size,
-                          seed=seed, progress=progress, on_step=record)
+                    loss = sae_loss(x_eval, x_hat, f, c.l1_coeff).item()
+                points.append(dict(d_sae=d_sae, steps=step, tokens=step * c.batch_size, loss=loss,
+                                   flops=training_flops(x_eval.shape[1], d_sae, step * c.batch_size)))
+        run = ScratchConfig(d_sae=d_sae, steps=max(c.checkpoints), l1_coeff=c.l1_coeff, lr=c.lr,
+                            batch_size=c.batch_size, seed=c.seed)
+        train_scratch_sae(data, run, progress=progress, on_step=record)
     return points
 
 

@@ -37,18 +37,16 @@
 # | 5 | the concerns: faithfulness (the error term), storage and compute at LLM scale | GB, FLOPs |
 
 # %%
+import dataclasses
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from course_lib import set_seed
-from course_lib.sae import checks
-from course_lib.sae.library import train_saelens
-from course_lib.sae.scaling import (SCALING_DATA, compute_frontier, fit_power_law, sae_footprint, scaling_sweep,
-                                    training_flops)
-from course_lib.sae.scratch import (DEAD_DEMO, EVAL_SEED, RESAMPLE_AT, SCRATCH, TOY_DATA, init_sae, sae_stats,
-                                    train_scratch_sae)
-from course_lib.sae.toy_data import ToyDictionaryData
+from course_lib.sae import (DEAD_DEMO, EVAL_SEED, RESAMPLE_AT, SCALING_DATA, SCRATCH, TOY_DATA, checks, compute_frontier,
+                            fit_power_law, sae_footprint, sae_stats, scaling_sweep, toy_sae_config, train_saelens,
+                            train_scratch_sae)
 
 torch.set_num_threads(1)
 set_seed(0)
@@ -63,7 +61,7 @@ set_seed(0)
 # in [0, 1]. An SAE that works should find those 64 directions among its decoder rows.
 
 # %%
-data = ToyDictionaryData(**TOY_DATA)
+data = TOY_DATA  # a ToyDictionaryData: 64 true directions in 32 dimensions, ~3 active per sample
 x_eval = data.sample(8192, torch.Generator().manual_seed(EVAL_SEED))  # held-out samples
 codes = data.codes(8192, torch.Generator().manual_seed(EVAL_SEED))
 print("true dictionary:", tuple(data.dictionary.shape), "= [features, dimensions]")
@@ -79,13 +77,17 @@ print(f"largest |cosine| between two true features: {(cos - torch.eye(64)).abs()
 #   bias first (the *pre-bias*) centres the input where the decoder will add it back;
 # - `decode(f)`: $\hat x = f\,W_{dec} + b_{dec}$.
 #
-# Both must work on any leading batch shape (`[batch, d_in]`, `[batch, pos, d_in]`).
+# Both must work on any leading batch shape (`[batch, d_in]`, `[batch, pos, d_in]`), and stay
+# differentiable (no `.detach()`, `.data` or `torch.no_grad()`): the training loop back-propagates
+# through your class, and the check compares the gradients too.
 
 # %%
 class SAE(torch.nn.Module):
     def __init__(self, d_in, d_sae):
         super().__init__()
-        self.d_in, self.d_sae = d_in, d_sae
+        if min(d_in, d_sae) < 1:
+            raise ValueError(f"d_in and d_sae must be positive ints, got {d_in!r}, {d_sae!r}")
+        self.d_in, self.d_sae = int(d_in), int(d_sae)
         self.W_enc = torch.nn.Parameter(torch.zeros(d_in, d_sae))
         self.b_enc = torch.nn.Parameter(torch.zeros(d_sae))
         self.W_dec = torch.nn.Parameter(torch.zeros(d_sae, d_in))
@@ -129,12 +131,13 @@ sae_loss = checks.check_sae_loss(sae_loss)
 # The L1 penalty has a loophole: shrink $f$ by 10 and grow the decoder row by 10, and the
 # reconstruction is the same but the penalty is 10× smaller. Fixing every decoder row to unit
 # norm (after each optimiser step) closes it. Write `normalize_decoder(W_dec)`, returning `W_dec`
-# with every row scaled to norm 1.
+# with every row scaled to norm 1. A latent whose row is all zeros must stay zero (0 / 0 would be NaN,
+# and a NaN spreads through the whole SAE at the next step): clamp the norm away from 0.
 
 # %%
 def normalize_decoder(W_dec):
-    # BEGIN SOLUTION: divide each row of W_dec by its norm
-    return W_dec / W_dec.norm(dim=-1, keepdim=True)
+    # BEGIN SOLUTION: divide each row of W_dec by its norm, clamped to at least 1e-8
+    return W_dec / W_dec.norm(dim=-1, keepdim=True).clamp(min=1e-8)
     # END SOLUTION
 
 
@@ -159,23 +162,27 @@ mmcs = checks.check_mmcs(mmcs)
 
 # %% [markdown]
 # ### The training loop
-# `train_scratch_sae` (in `course_lib/sae/scratch.py`, ~30 lines) is the plain loop, using *your*
-# class, loss and normalisation: initialise the decoder rows at random unit vectors, the encoder
+# `train_scratch_sae` (in `course_lib/sae/training.py`, ~30 lines) is the plain loop, using *your*
+# class, loss and normalisation, with the run's settings in a `ScratchConfig` (`SCRATCH` here): initialise the decoder rows at random unit vectors, the encoder
 # as their transpose and $b_{dec}$ at the data mean; then for every step draw a batch, compute
 # `x_hat, f = sae(x)`, the loss, `backward()`, an Adam step, and renormalise the decoder rows.
 # It shows a tqdm bar (switched off here so that the stored outputs stay clean).
 #
-# With 128 latents for 64 true features and λ = 0.3:
+# It switches gradients on itself, so it runs whatever the notebook's grad mode. With 128 latents
+# for 64 true features and λ = 0.3:
 
-# %%
-sae, _ = train_scratch_sae(data, sae_cls=SAE, loss_fn=sae_loss, normalize=normalize_decoder, progress=False,
-                           **SCRATCH)
+# %% tags=["trained"]
+print(SCRATCH)
+sae, _ = train_scratch_sae(data, SCRATCH, sae_cls=SAE, loss_fn=sae_loss, normalize=normalize_decoder, progress=False)
 with torch.no_grad():
     scratch_stats = sae_stats(sae.encode, sae.decode, x_eval)
     scratch_stats["MMCS"] = float(mmcs(data.dictionary, sae.W_dec))
-print({k: round(v, 3) for k, v in scratch_stats.items()})
+print(", ".join(f"{k} {v:.3g}" for k, v in scratch_stats.items()))
+# the trained results, with the tolerance they hold to on any CPU
+assert abs(scratch_stats["MMCS"] - 0.976) < 0.015 and abs(scratch_stats["L0"] - 6.48) < 0.4
+assert abs(scratch_stats["FVU"] - 0.159) < 0.015 and scratch_stats["dead"] < 0.05
 
-# %%
+# %% tags=["trained"] tolerance={"rtol": 0.05, "atol": 2}
 with torch.no_grad():
     best = (data.dictionary @ normalize_decoder(sae.W_dec).T).max(dim=1).values
 fig, ax = plt.subplots(figsize=(6, 2.6))
@@ -212,7 +219,7 @@ def resample_weights(W_enc, b_enc, W_dec, dead, inputs, scale=0.2):
     W_enc, b_enc, W_dec = W_enc.clone(), b_enc.clone(), W_dec.clone()
     if not dead.any():
         return W_enc, b_enc, W_dec
-    direction = inputs / inputs.norm(dim=-1, keepdim=True)
+    direction = inputs / inputs.norm(dim=-1, keepdim=True).clamp(min=1e-8)
     alive_norm = W_enc[:, ~dead].norm(dim=0).mean() if (~dead).any() else torch.tensor(1.0)
     W_dec[dead] = direction
     W_enc[:, dead] = (direction * scale * alive_norm).T
@@ -228,13 +235,16 @@ resample_weights = checks.check_resample_weights(resample_weights)
 # once without resampling and once resampling the latents silent for the last 100 steps at steps
 # 1000, 1300 and 1600.
 
-# %%
+# %% tags=["trained"] tolerance={"rtol": 0.05, "atol": 0.05}
 dead_runs = {}
-for label, resample_at in (("no resampling", ()), ("resampling", RESAMPLE_AT)):
-    run_sae, history = train_scratch_sae(data, resample_at=resample_at, resample=resample_weights, log_every=50,
-                                         progress=False, **DEAD_DEMO)
+for label, config in (("no resampling", DEAD_DEMO), ("resampling", dataclasses.replace(DEAD_DEMO, resample_at=RESAMPLE_AT))):
+    run_sae, history = train_scratch_sae(data, config, resample=resample_weights, progress=False)
     dead_runs[label] = (history, sae_stats(run_sae.encode, run_sae.decode, x_eval, data.dictionary, run_sae.W_dec))
-    print(f"{label:14s}", {k: round(v, 3) for k, v in dead_runs[label][1].items()})
+    print(f"{label:14s}", ", ".join(f"{k} {v:.3g}" for k, v in dead_runs[label][1].items()))
+without, with_resampling = dead_runs["no resampling"][1], dead_runs["resampling"][1]
+# resampling leaves fewer latents dead (a dead fraction is a multiple of 1/64: allow a few latents either way)
+assert with_resampling["dead"] < without["dead"] - 0.05 and with_resampling["MMCS"] > without["MMCS"]
+assert abs(without["dead"] - 0.391) < 0.06 and abs(with_resampling["dead"] - 0.25) < 0.06
 
 fig, ax = plt.subplots(figsize=(7, 2.8))
 for label, (history, _) in dead_runs.items():
@@ -288,21 +298,24 @@ fvu = checks.check_fvu(fvu)
 # SAETrainer(cfg, sae, batches).fit()
 # ```
 #
-# `train_saelens` wraps exactly that (wandb off, nothing downloaded).
+# `train_saelens` wraps exactly that (wandb off, nothing downloaded); `toy_sae_config` gives the
+# sae-lens config of each architecture with the sparsity settings chosen for this data.
 
-# %%
+# %% tags=["trained"] tolerance={"rtol": 0.05, "atol": 0.03}
 library_saes = {}
 for arch in ("standard", "topk", "jumprelu"):
-    library_saes[arch] = train_saelens(data.batches(256, seed=0), arch, d_in=32, d_sae=128, steps=1500,
-                                       batch_size=256, lr=1e-3, progress=False)
+    library_saes[arch] = train_saelens(data.batches(256, seed=0), toy_sae_config(arch, d_in=32, d_sae=128),
+                                       steps=1500, batch_size=256, lr=1e-3, progress=False)
 
 rows = {"from scratch (ReLU + L1)": scratch_stats}
 for arch, lib_sae in library_saes.items():
     rows[f"sae-lens {arch}"] = sae_stats(lib_sae.encode, lib_sae.decode, x_eval, data.dictionary, lib_sae.W_dec)
 print(f"{'SAE':26s} {'L0':>6s} {'FVU':>7s} {'dead':>6s} {'MMCS':>6s}")
 for name, s in rows.items():
-    print(f"{name:26s} {s['L0']:6.2f} {s['FVU']:7.3f} {s['dead']:6.3f} {s['MMCS']:6.3f}")
+    print(f"{name:26s} {s['L0']:6.3g} {s['FVU']:7.3g} {s['dead']:6.3g} {s['MMCS']:6.3g}")
 print("true L0 of the data: 3.0")
+assert all(s["MMCS"] > 0.95 for s in rows.values()), "every SAE recovers the dictionary"
+assert abs(rows["sae-lens topk"]["L0"] - 4) < 1e-6 and rows["sae-lens jumprelu"]["L0"] < rows["sae-lens standard"]["L0"]
 
 # %% [markdown]
 # All four recover the dictionary (MMCS near 1); they differ in how they trade sparsity for
@@ -324,9 +337,8 @@ print("true L0 of the data: 3.0")
 # off). Training compute is $C \approx 6 \times \text{parameters} \times \text{tokens}$, with
 # $2\,d_{in}\,d_{sae}$ parameters.
 
-# %%
-scaling_data = ToyDictionaryData(**SCALING_DATA)
-points = scaling_sweep(scaling_data)
+# %% tags=["trained"]
+points = scaling_sweep(SCALING_DATA)
 frontier = compute_frontier(points)
 fit = fit_power_law([p["flops"] for p in frontier], [p["loss"] for p in frontier])
 
@@ -346,6 +358,7 @@ plt.show()
 print(f"compute-efficient frontier: {len(frontier)} points; power-law exponent {fit['exponent']:.3f}, "
       f"R² = {fit['r2']:.3f}")
 print("frontier (d_sae, steps):", [(p["d_sae"], p["steps"]) for p in frontier])
+assert fit["r2"] > 0.95 and abs(fit["exponent"] - (-0.185)) < 0.02
 
 # %% [markdown]
 # Each curve is one dictionary size trained longer and longer; small dictionaries plateau early,
@@ -363,11 +376,23 @@ print("frontier (d_sae, steps):", [(p["d_sae"], p["steps"]) for p in frontier])
 # trained by `python -m course_lib.sae train-world` (sae-lens `SAETrainer`, 1024 latents = 8 ×
 # d_model, k = 16, seeded); `load_world_sae(layer=2)` loads it (notebooks 03–05 use it too).
 #
+# The SAE is trained on, and spliced in at, every position — as sae-lens's `run_with_saes` does —
+# but **BOS positions are left out of every figure** below: the activation at `<bos>` is the same
+# in every document, easy to reconstruct, and would flatter the averages. So L0, FVU, dead fraction,
+# CE and KL are averages over the text positions (for CE and KL: the predictions made there of a
+# real next token).
+#
 # The key metric is behavioural. Splice the SAE in — replace the activation by its
 # reconstruction — and compare the model's next-token cross-entropy with the clean model's and
 # with the activation **zero-ablated** (the worst reasonable reconstruction):
 #
 # $$\text{CE-loss recovered} = \frac{CE_{\text{zero-abl}} - CE_{\text{SAE}}}{CE_{\text{zero-abl}} - CE_{\text{clean}}}.$$
+#
+# The ratio divides by the damage of zero-ablation, which is huge, so almost any decent
+# reconstruction scores close to 1 (even a 16-component PCA of these activations scores about
+# 0.85). Report it together with the **absolute CE increase** $CE_{\text{SAE}} - CE_{\text{clean}}$
+# (nats per token) and the **KL divergence** of the spliced model's next-token distribution from
+# the clean one's (nats per token): they say how much the predictions actually move.
 #
 # ### Exercise 7 — CE-loss recovered
 
@@ -380,59 +405,71 @@ def ce_loss_recovered(ce_clean, ce_sae, ce_zero):
 
 ce_loss_recovered = checks.check_ce_loss_recovered(ce_loss_recovered)
 
-# %%
-from course_lib.sae import load_world_sae
-from course_lib.sae.world import eval_tokens, evaluate_world_sae, sae_transformer, train_world_sae
+# %% tags=["trained"] tolerance={"rtol": 0.02, "atol": 0.002}
+from course_lib.sae import (LIVE_SAE, eval_tokens, evaluate_world_sae, load_world_sae, sae_transformer, text_positions,
+                            train_world_sae)
 from course_lib.world import load_world_model
 
-torch.set_grad_enabled(False)
 model = load_world_model()
 world_sae = load_world_sae(layer=2)
 print(type(world_sae).__name__, "on", world_sae.cfg.metadata.hook_name, f"d_in = {world_sae.cfg.d_in},",
       f"d_sae = {world_sae.cfg.d_sae}, k = {world_sae.cfg.k}")
-tokens = eval_tokens(model, n_docs=300)  # held-out documents (seed 1000)
+tokens = eval_tokens(model, n_docs=300)  # held-out documents (seed 1000), one per row
 world = evaluate_world_sae(model, world_sae, tokens)
-print(f"{world['tokens']} held-out tokens")
-for key in ("L0", "FVU", "CE_clean", "CE_sae", "CE_zero_ablation", "KL", "dead"):
-    print(f"{key:17s} {world[key]:.3f}")
-print(f"CE-loss recovered {ce_loss_recovered(world['CE_clean'], world['CE_sae'], world['CE_zero_ablation']):.4f}")
+print(f"{world['tokens']} text positions (BOS and padding left out), {world['predictions']} next-token predictions")
+for key, label in (("L0", "L0"), ("FVU", "FVU"), ("dead", "dead fraction"), ("CE_clean", "CE clean"),
+                   ("CE_sae", "CE with the SAE"), ("CE_zero_ablation", "CE zero-ablated"),
+                   ("CE_increase", "CE increase (nats)"), ("KL", "KL (nats)")):
+    print(f"{label:19s} {world[key]:.3g}")
+recovered = ce_loss_recovered(world["CE_clean"], world["CE_sae"], world["CE_zero_ablation"])
+print(f"CE-loss recovered   {recovered:.4f}")
+# the shipped SAE's results (the tolerances hold on any CPU and for a rebuilt SAE)
+assert world["L0"] == world_sae.cfg.k and world["FVU"] < 0.1 and world["dead"] < 0.05
+assert recovered > 0.99 and abs(world["CE_increase"]) < 0.01 and world["KL"] < 0.01
 
 # %% [markdown]
 # Compare with the published ranges for SAEs on Pythia-70m (32k latents): variance explained
 # 83–99 % (FVU 0.01–0.17), L0 3–215, CE recovered 88–99 %. With 16 active latents out of 1024
-# our SAE explains about 96 % of the variance and recovers essentially all of the CE loss (on
-# these 300 documents its CE is even a hair *below* the clean model's, so the ratio edges past 1:
-# noise, not magic; on the script's 1,500 evaluation documents it is 0.9999) — at the top of those ranges, because the world's text is far simpler than the Pile that Pythia
-# reads. Note how much larger the behavioural damage of zero-ablation (CE 0.75 → 8.3) is than
-# that of the SAE's 4 % reconstruction error: FVU alone does not say how much the model cares.
+# our SAE explains about 95 % of the variance and recovers essentially all of the CE loss — at the
+# top of those ranges, because the world's text is far simpler than the Pile that Pythia reads.
+# The ratio hides how small the remaining damage is, and how noisy: the absolute CE increase is
+# about a thousandth of a nat per token, within the noise of 300 documents (here it can even come
+# out a hair *negative*, pushing the ratio past 1 — noise, not magic; the SAE card gives the
+# figures on 1,500 documents), and the KL divergence says the same: the spliced model's
+# next-token distributions barely move. Note how much larger the behavioural damage of
+# zero-ablation is (CE from about 0.6 to over 8 nats) than that of the SAE's 5 % reconstruction
+# error: FVU alone does not say how much the model cares.
 #
 # `HookedSAETransformer` is sae-lens's way to splice SAEs into a TransformerLens model:
 # `run_with_saes(tokens, saes=[sae])` attaches the SAE at `sae.cfg.metadata.hook_name` for one
-# run. It gives the same logits as our hook-based evaluation:
+# run. It gives the same logits as our hook-based evaluation (which also splices at every position):
 
 # %%
 sae_model = sae_transformer(model)  # the world LM as a HookedSAETransformer, same weights
 batch = tokens[:8]
 hook = world_sae.cfg.metadata.hook_name
-by_hook = model.run_with_hooks(batch, fwd_hooks=[(hook, lambda act, hook: world_sae(act))])
-by_lib = sae_model.run_with_saes(batch, saes=[world_sae])
+with torch.no_grad():  # inference only: no graph
+    by_hook = model.run_with_hooks(batch, fwd_hooks=[(hook, lambda act, hook: world_sae(act))])
+    by_lib = sae_model.run_with_saes(batch, saes=[world_sae])
 print("max |logit difference|, hook vs run_with_saes:", f"{(by_hook - by_lib).abs().max():.1e}")
 
 # %% [markdown]
 # ### Training one live
-# The shipped SAE took a few minutes; here is a smaller one (256 latents, k = 16, 300 steps on
-# activations of 3,000 documents) trained the same way in seconds.
+# The shipped SAE took a few minutes; here is a smaller one trained the same way in seconds, with
+# the configuration `LIVE_SAE` (256 latents, k = 16, 300 steps on activations of 3,000 documents).
 
-# %%
+# %% tags=["trained"] tolerance={"rtol": 0.05, "atol": 0.02}
+print(LIVE_SAE)
 set_seed(0)
-with torch.enable_grad():  # training needs gradients (switched off above for inference)
-    small_sae = train_world_sae(model, layer=2, d_sae=256, k=16, steps=300, train_docs=3000, batch_size=512,
-                                progress=False)
+small_sae = train_world_sae(model, layer=2, config=LIVE_SAE, progress=False)
 small = evaluate_world_sae(model, small_sae, tokens)
 print(f"{'':18s} {'shipped':>8s} {'live':>8s}")
 print(f"{'d_sae':18s} {world_sae.cfg.d_sae:8d} {small_sae.cfg.d_sae:8d}")
-for key, fmt in (("L0", ".3f"), ("FVU", ".3f"), ("CE_recovered", ".4f"), ("KL", ".3f"), ("dead", ".3f")):
-    print(f"{key:18s} {world[key]:8{fmt}} {small[key]:8{fmt}}")
+for key in ("L0", "FVU", "dead", "CE_increase", "KL"):
+    print(f"{key:18s} {world[key]:8.3g} {small[key]:8.3g}")
+print(f"{'CE_recovered':18s} {world['CE_recovered']:8.4f} {small['CE_recovered']:8.4f}")
+# a smaller, shorter-trained SAE reconstructs worse and moves the predictions more
+assert small["L0"] == 16 and world["FVU"] < small["FVU"] < 0.2 and world["KL"] < small["KL"] < 0.1
 
 # %% [markdown]
 # ## 5. The concerns
@@ -445,19 +482,21 @@ for key, fmt in (("L0", ".3f"), ("FVU", ".3f"), ("CE_recovered", ".4f"), ("KL", 
 # intervened on — and then has to admit that part of the computation runs through an
 # uninterpreted "dark matter" term.
 
-# %%
-clean = model(tokens[:64])
-keep = tokens[:64, :] != model.tokenizer.pad_token_id
-for use_error_term in (False, True):
-    world_sae.use_error_term = use_error_term
-    spliced = sae_model.run_with_saes(tokens[:64], saes=[world_sae])
-    changed = (spliced.argmax(-1) != clean.argmax(-1))[keep].float().mean()
-    print(f"error term {'on ' if use_error_term else 'off'}: top-1 prediction changed at {changed:.1%} of positions, "
-          f"max |logit change| {(spliced - clean).abs().max():.2f}")
-world_sae.use_error_term = False
+# %% tags=["trained"] tolerance={"rtol": 0.1, "atol": 0.05}
+with torch.no_grad():  # inference only: no graph
+    clean = model(tokens[:64])
+    keep = text_positions(tokens[:64], model.tokenizer)  # text positions, as above
+    for use_error_term in (False, True):
+        world_sae.use_error_term = use_error_term
+        spliced = sae_model.run_with_saes(tokens[:64], saes=[world_sae])
+        changed = (spliced.argmax(-1) != clean.argmax(-1))[keep].float().mean()
+        print(f"error term {'on ' if use_error_term else 'off'}: top-1 prediction changed at {changed:.1%} of "
+              f"text positions, max |logit change| {(spliced - clean)[keep].abs().max():.3g}")
+    world_sae.use_error_term = False
 
-prompt = model.to_tokens("The capital of Texas is")
-for label, logits in (("clean", model(prompt)), ("with SAE", sae_model.run_with_saes(prompt, saes=[world_sae]))):
+    prompt = model.to_tokens("The capital of Texas is")
+    top3 = {"clean": model(prompt), "with SAE": sae_model.run_with_saes(prompt, saes=[world_sae])}
+for label, logits in top3.items():
     probs = logits[0, -1].softmax(-1)
     top = probs.topk(3)
     print(f"{label:9s}", ", ".join(f"{model.to_single_str_token(int(i))} {p:.2f}" for p, i in zip(top.values, top.indices)))
@@ -466,7 +505,7 @@ for label, logits in (("clean", model(prompt)), ("with SAE", sae_model.run_with_
 # Even with 99.9+ % of the CE loss recovered, the SAE changes the top-1 prediction at a few
 # percent of positions: where the world's grammar leaves several continuations nearly equally
 # likely, a small logit change flips the argmax. The error term removes every change, by
-# construction.
+# construction (up to floating-point rounding).
 #
 # ### Storage and compute at LLM scale
 # Our SAE has a quarter of a million parameters. Real ones are a different matter. OpenSAE (for
@@ -504,8 +543,10 @@ print(f"8B case: {big['train_flops_per_layer'] / h100 / 86400:.1f} days per laye
 # - sae-lens trains Standard, TopK and JumpReLU SAEs from any activation iterator; they trade
 #   L0 against reconstruction differently.
 # - SAE loss follows a power law in compute along the compute-efficient frontier.
-# - On the world LM, a 1024-latent TopK SAE with 16 active latents recovers most of the CE loss;
-#   what it misses is the error term — and at LLM scale SAEs are costly to train and store.
+# - On the world LM, a 1024-latent TopK SAE with 16 active latents recovers essentially all of the
+#   CE loss; since that ratio barely discriminates, read it with the absolute CE increase and the
+#   KL divergence. What the SAE misses is the error term — and at LLM scale SAEs are costly to
+#   train and store.
 #
 # Next, notebook 03 reads the shipped SAE's latents and scores their interpretations against the
 # world's ground truth.
