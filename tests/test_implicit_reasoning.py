@@ -1,65 +1,283 @@
-"""Notebook 06: the checks teach (reference passes, mistakes get their hint, a stub falls back),
-the shipped runs show the asserted results, and bad input gives clear errors."""
+"""Notebook 06: the checks teach (see check_contract.py), the shipped runs show the asserted
+results and are checksummed, a short retrain reproduces the phenomenon, and bad input gives clear
+errors."""
 import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from check_contract import Contract, contract_tests
 
-from check_contract import contract_tests
-from course_lib.implicit_reasoning import analysis as an
+from course_lib.artifacts import ArtifactError
 from course_lib.implicit_reasoning import checks as ck
 from course_lib.implicit_reasoning import runs
-from course_lib.implicit_reasoning.training import TrainConfig, first_step_at
-from course_lib.implicit_reasoning.world import World, WorldConfig, build_splits
+from course_lib.implicit_reasoning.editing import run_edits
+from course_lib.implicit_reasoning.lens import logit_lens_at, resid_hook_name
+from course_lib.implicit_reasoning.measures import answer_accuracy, edit_metrics, first_step_at
+from course_lib.implicit_reasoning.patching import cross_query_patching, patched_logits
+from course_lib.implicit_reasoning.training import TrainConfig, answer_only_loss, train
+from course_lib.implicit_reasoning.world import SPLITS, World, WorldConfig, build_splits
 
 torch.set_num_threads(1)
 
 
+# ----------------------------------------------------------------------------- checks: wrong and right versions
+def _splits_vectorised(atomic, is_ood):
+    i, j = np.nonzero(atomic[:, 2][:, None] == atomic[:, 0][None, :])
+    rows = np.stack([atomic[i, 0], atomic[i, 1], atomic[j, 1], atomic[i, 2], atomic[j, 2]], 1).astype(np.int64)
+    return {a + b: rows[(is_ood[i] == (a == "O")) & (is_ood[j] == (b == "O"))] for a in "IO" for b in "IO"}
+
+
+def _splits_all_pairs(atomic, is_ood):
+    out = {s: [] for s in SPLITS}
+    for i in range(len(atomic)):
+        for j in range(len(atomic)):
+            if atomic[i][2] == atomic[j][0]:
+                key = ("O" if is_ood[i] else "I") + ("O" if is_ood[j] else "I")
+                out[key].append([atomic[i][0], atomic[i][1], atomic[j][1], atomic[i][2], atomic[j][2]])
+    return {k: np.array(v, dtype=np.int64).reshape(-1, 5) for k, v in out.items()}
+
+
+def _splits_join_on_head(atomic, is_ood):
+    out = {s: [] for s in SPLITS}
+    for i, (e1, r1, e2) in enumerate(atomic):
+        for j in np.flatnonzero(atomic[:, 0] == e1):
+            out[("O" if is_ood[i] else "I") + ("O" if is_ood[j] else "I")].append((e1, r1, atomic[j, 1], e2, atomic[j, 2]))
+    return {k: np.array(v, dtype=np.int64).reshape(-1, 5) for k, v in out.items()}
+
+
+def _splits_skip_self(atomic, is_ood):
+    out = {s: [] for s in SPLITS}
+    for i, (e1, r1, e2) in enumerate(atomic):
+        for j in np.flatnonzero(atomic[:, 0] == e2):
+            if j != i:
+                out[("O" if is_ood[i] else "I") + ("O" if is_ood[j] else "I")].append(
+                    (e1, r1, atomic[j, 1], e2, atomic[j, 2]))
+    return {k: np.array(v, dtype=np.int64).reshape(-1, 5) for k, v in out.items()}
+
+
+def _splits_only_second_hop(atomic, is_ood):
+    s = build_splits(atomic, is_ood)
+    return {"II": np.concatenate([s["II"], s["OI"]]), "IO": s["II"][:0], "OI": s["II"][:0],
+            "OO": np.concatenate([s["IO"], s["OO"]])}
+
+
+def _splits_no_bridge_column(atomic, is_ood):
+    return {k: v[:, [0, 1, 2, 4]] for k, v in build_splits(atomic, is_ood).items()}
+
+
+def _loss_gather(logits, answers, answer_pos):
+    logp = logits.log_softmax(-1).gather(1, answer_pos.view(-1, 1, 1).expand(-1, 1, logits.shape[-1]))[:, 0]
+    return -logp.gather(1, answers.view(-1, 1)).mean()
+
+
+def _loss_nll(logits, answers, answer_pos):
+    picked = torch.stack([logits[i, p] for i, p in enumerate(answer_pos.tolist())])
+    return F.nll_loss(F.log_softmax(picked, dim=-1), answers)
+
+
+def _acc_broadcast_bug(lg, a, p):
+    return float((lg[:, p].argmax(-1) == a).float().mean())
+
+
+def _lens_loop_names(model, cache, pos):
+    names = [f"blocks.{l}.hook_resid_pre" for l in range(model.cfg.n_layers)]
+    names.append(f"blocks.{model.cfg.n_layers - 1}.hook_resid_post")
+    return model.unembed(model.ln_final(torch.stack([cache[n][:, pos] for n in names])))
+
+
+def _lens_cached_scale(model, cache, pos):
+    states = cache.accumulated_resid(pos_slice=pos)
+    return model.unembed(cache.apply_ln_to_stack(states, layer=-1, pos_slice=pos))
+
+
+def _lens_resid_mid(model, cache, pos):
+    L = model.cfg.n_layers
+    states = [cache["resid_pre", 0][:, pos]] + [cache["resid_mid", l][:, pos] for l in range(L)]
+    return model.unembed(model.ln_final(torch.stack(states)))
+
+
+def _lens_three_layers_hard_coded(model, cache, pos):
+    states = [cache["resid_pre", 0][:, pos]] + [cache["resid_post", l][:, pos] for l in range(3)]
+    return model.unembed(model.ln_final(torch.stack(states)))
+
+
+def _lens_stacked_on_batch(model, cache, pos):
+    return logit_lens_at(model, cache, pos).transpose(0, 1)
+
+
+def _patch_in_place_hook(model, target_tokens, source_tokens, layer, pos, src_pos):
+    name = resid_hook_name(model, layer)
+    _, cache = model.run_with_cache(source_tokens)
+
+    def hook(resid, hook):
+        resid[:, pos] = cache[name][:, src_pos]
+
+    return model.run_with_hooks(target_tokens, fwd_hooks=[(name, hook)])
+
+
+def _patch_hooks_context(model, target_tokens, source_tokens, layer, pos, src_pos):
+    name = resid_hook_name(model, layer)
+    source_state = model.run_with_cache(source_tokens)[1][name][:, src_pos]
+
+    def hook(resid, hook):
+        return torch.cat([resid[:, :pos], source_state[:, None], resid[:, pos + 1:]], dim=1)
+
+    with model.hooks(fwd_hooks=[(name, hook)]):
+        return model(target_tokens)
+
+
+def _patch_adds(model, target_tokens, source_tokens, layer, pos, src_pos):
+    name = resid_hook_name(model, layer)
+    _, cache = model.run_with_cache(source_tokens)
+
+    def hook(resid, hook):
+        resid = resid.clone()
+        resid[:, pos] += cache[name][:, src_pos]
+        return resid
+
+    return model.run_with_hooks(target_tokens, fwd_hooks=[(name, hook)])
+
+
+def _patch_position_1(model, target_tokens, source_tokens, layer, pos, src_pos):
+    return patched_logits(model, target_tokens, source_tokens, layer, 1, src_pos)
+
+
+def _patch_resid_post_name(model, target_tokens, source_tokens, layer, pos, src_pos):
+    name = f"blocks.{layer}.hook_resid_post"
+    _, cache = model.run_with_cache(source_tokens)
+
+    def hook(resid, hook):
+        resid = resid.clone()
+        resid[:, pos] = cache[name][:, src_pos]
+        return resid
+
+    return model.run_with_hooks(target_tokens, fwd_hooks=[(name, hook)])
+
+
+def _patch_leaves_hook(model, target_tokens, source_tokens, layer, pos, src_pos):
+    name = resid_hook_name(model, layer)
+    _, cache = model.run_with_cache(source_tokens)
+
+    def hook(resid, hook):
+        resid = resid.clone()
+        resid[:, pos] = cache[name][:, src_pos]
+        return resid
+
+    model.add_hook(name, hook)
+    return model(target_tokens)
+
+
+def _patch_first_source_row(model, target_tokens, source_tokens, layer, pos, src_pos):
+    name = resid_hook_name(model, layer)
+    _, cache = model.run_with_cache(source_tokens)
+
+    def hook(resid, hook):
+        resid = resid.clone()
+        resid[:, pos] = cache[name][0, src_pos]
+        return resid
+
+    return model.run_with_hooks(target_tokens, fwd_hooks=[(name, hook)])
+
 
 CASES = {
-    "build_splits": (ck.check_build_splits, build_splits, [
+    "build_splits": Contract(ck.check_build_splits, build_splits, wrongs=[
         (ck._swapped_letters, "you swapped them"),
         (ck._answer_is_bridge, "the bridge e2 comes before the answer e3"),
         (ck._only_first_hop_origin, "check is_ood of the second hop"),
-    ]),
-    "answer_only_loss": (ck.check_answer_only_loss, ck.answer_only_loss, [
+        (ck._letters_inverted, "you exchanged I and O"),
+        (ck._empty_split_flat, "shape (0, 5)"),
+        (ck._sorted_in_place, "in place"),
+        (_splits_join_on_head, None),
+        (_splits_skip_self, None),
+        (_splits_only_second_hop, None),
+        (_splits_no_bridge_column, None),
+    ], alternatives=[_splits_vectorised, _splits_all_pairs]),
+    "answer_only_loss": Contract(ck.check_answer_only_loss, answer_only_loss, wrongs=[
         (ck._loss_last, "use each row's answer_pos"),
         (ck._loss_all_positions, "not on every position"),
-        (lambda lg, a, p: ck.answer_only_loss(lg, a, p) * lg.shape[0], "not sum"),
-    ]),
-    "answer_accuracy": (ck.check_answer_accuracy, ck.answer_accuracy, [
+        (ck._loss_summed, "not sum"),
+        (ck._loss_double_softmax, "do not softmax first"),
+        (lambda lg, a, p: answer_only_loss(lg, a, p).item(), "no gradient flows back"),
+        (lambda lg, a, p: answer_only_loss(lg.detach(), a, p), "no gradient flows back"),
+        (lambda lg, a, p: answer_only_loss(lg, a, p - 1), None),
+        (lambda lg, a, p: F.cross_entropy(lg[:, 1], a), None),
+        (lambda lg, a, p: F.cross_entropy(lg[range(len(a)), p], a, reduction="none"), None),
+        (lambda lg, a, p: F.nll_loss(lg[range(len(a)), p], a), None),
+    ], alternatives=[_loss_gather, _loss_nll]),
+    "answer_accuracy": Contract(ck.check_answer_accuracy, answer_accuracy, wrongs=[
         (lambda lg, a, p: float((lg[:, -1].argmax(-1) == a).float().mean()), "its own answer position"),
+        (lambda lg, a, p: float((lg[:, 2].argmax(-1) == a).float().mean()), "its own answer position"),
         (lambda lg, a, p: float((lg[range(len(a)), p].argmax(-1) == a).float().sum()), "not the number"),
+        (lambda lg, a, p: float((lg.argmax(1)[range(len(a)), 0] == a).float().mean()), "argmax over the vocabulary"),
+        (lambda lg, a, p: float((lg[range(len(a)), p].argmax(-1) != a).float().mean()), "not wrong"),
+        (_acc_broadcast_bug, None),
+        (lambda lg, a, p: float((lg[range(len(a)), p].argmax(-1) == a).sum() / lg.shape[1]), None),
+        (lambda lg, a, p: lg[range(len(a)), p].argmax(-1) == a, None),
+        (lambda lg, a, p: float((lg[range(len(a)), p].softmax(0).argmax(-1) == a).float().mean()), None),
+    ], alternatives=[
+        lambda lg, a, p: (lg[torch.arange(len(a)), p].argmax(-1) == a).float().mean(),  # a 0-d tensor is fine
+        lambda lg, a, p: (lg.gather(1, p.view(-1, 1, 1).expand(-1, 1, lg.shape[-1]))[:, 0].max(-1).indices == a
+                          ).sum().item() / len(a),
     ]),
-    "logit_lens_at": (ck.check_logit_lens_at, an.logit_lens_at, [
+    "logit_lens_at": Contract(ck.check_logit_lens_at, logit_lens_at, wrongs=[
         (ck._lens_no_ln, "model.ln_final"),
         (ck._lens_no_embed, "n_layers + 1 states"),
-        (lambda model, cache, pos: an.logit_lens_at(model, cache, -1), "not at the last position"),
+        (lambda model, cache, pos: logit_lens_at(model, cache, -1), "not at the last position"),
+        (ck._lens_no_unembed_bias, "b_U"),
+        (ck._lens_ln_by_hand, "learned scale"),
+        (lambda model, cache, pos: model.unembed(cache.accumulated_resid(pos_slice=pos)), "model.ln_final"),
+        (_lens_cached_scale, None),
+        (_lens_resid_mid, None),
+        (_lens_three_layers_hard_coded, None),
+        (_lens_stacked_on_batch, None),
+    ], alternatives=[
+        lambda model, cache, pos: model.unembed(cache.accumulated_resid(pos_slice=pos, apply_ln=True)),
+        _lens_loop_names,
     ]),
-    "patched_logits": (ck.check_patched_logits, an.patched_logits, [
+    "patched_logits": Contract(ck.check_patched_logits, patched_logits, wrongs=[
         (ck._patch_same_pos, "at src_pos"),
         (ck._patch_all_positions, "Patch one position only"),
         (ck._patch_post, "resid_pre"),
-    ]),
-    "edit_metrics": (ck.check_edit_metrics, an.edit_metrics, [
+        (ck._patch_swapped_runs, "you swapped the two"),
+        (ck._patch_from_target, "not from the target's own run"),
+        (_patch_adds, None),
+        (_patch_position_1, None),
+        (_patch_resid_post_name, None),
+        (_patch_leaves_hook, "left 1 hook"),
+        (_patch_first_source_row, None),
+    ], alternatives=[_patch_in_place_hook, _patch_hooks_context]),
+    "edit_metrics": Contract(ck.check_edit_metrics, edit_metrics, wrongs=[
         (lambda ap, nb, th, na: {"edit": float((ap == nb).float().mean()),
                                  "multi_hop": float((th == nb).float().mean())}, "not the new bridge"),
         (lambda ap, nb, th, na: {"edit": float((ap == nb).sum()), "multi_hop": float((th == na).sum())},
          "not counts"),
+        (lambda ap, nb, th, na: {"edit": float((ap == nb).float().mean()),
+                                 "multi_hop": float((th == na)[ap == nb].float().mean())}, "over *all* edits"),
+        (lambda ap, nb, th, na: {"edit": float((ap == nb).float().mean()),
+                                 "multi_hop": float(((th == na) & (ap == nb)).float().mean())}, "not both at once"),
+        (lambda ap, nb, th, na: {"edit": float((ap == nb).sum() / 50), "multi_hop": float((th == na).sum() / 50)}, None),
+        (lambda ap, nb, th, na: {"edit": float((ap == na).float().mean()),
+                                 "multi_hop": float((th == na).float().mean())}, None),
+        (lambda ap, nb, th, na: {"edit": float((th == na).float().mean()),
+                                 "multi_hop": float((ap == nb).float().mean())}, None),
+        (lambda ap, nb, th, na: {"edit": 100 * float((ap == nb).float().mean()),
+                                 "multi_hop": 100 * float((th == na).float().mean())}, None),
+    ], alternatives=[
+        lambda ap, nb, th, na: {"edit": (ap == nb).float().mean(), "multi_hop": (th == na).float().mean()},
+        lambda ap, nb, th, na: {"multi_hop": (th == na).sum().item() / len(th), "edit": (ap == nb).sum().item() / len(ap)},
     ]),
 }
-
-
-test_reference_passes, test_mistakes_get_their_hint, test_stub_falls_back = contract_tests(CASES)
+globals().update(contract_tests(CASES))
 
 
 # ----------------------------------------------------------------------------- the world
 def test_splits_are_consistent():
     world = World(WorldConfig(n_entities=30, relations_per_entity=10, phi=3.0, n_test=200))
     tail = world.tail
-    for split, q in world.all_queries.items():
+    for q in world.all_queries.values():
         assert all(tail[(a, b)] == e2 and tail[(e2, c)] == e3 for a, b, c, e2, e3 in q[:50].tolist())
     train = {tuple(q[:3]) for q in world.train_2hop.tolist()}
     assert not train & {tuple(q[:3]) for q in world.test["ID"].tolist()}, "ID test is held out"
@@ -133,7 +351,7 @@ def test_shipped_runs_are_what_the_script_trains():
     for name, seed in runs.shipped_runs():
         rec = runs.load_run(name, seed)
         wcfg, tcfg = runs.configs(name, seed)
-        assert rec["world"] == dataclasses.asdict(wcfg) and rec["train"] == dataclasses.asdict(tcfg), name
+        assert WorldConfig(**rec["world"]) == wcfg and TrainConfig(**rec["train"]) == tcfg, name
         assert rec["log"]["step"][-1] == tcfg.steps and rec["name"] == runs.run_stem(name, seed), name
 
 
@@ -169,9 +387,14 @@ def test_blocked_second_hops_do_not_compose(seed):
 
 
 @pytest.fixture(scope="module")
-def patching_curve():
-    model, world = runs.load_main_model()
-    return an.cross_query_patching(model, world, world.test["ID"][:150]), model.cfg.n_layers
+def main_model():
+    return runs.load_main_model()
+
+
+@pytest.fixture(scope="module")
+def patching_curve(main_model):
+    model, world = main_model
+    return cross_query_patching(model, world, world.test["ID"][:150]), model.cfg.n_layers
 
 
 def test_cross_query_patching_peaks_at_r1_in_middle_layers(patching_curve):
@@ -187,38 +410,109 @@ def test_cross_query_patching_reaches_one(patching_curve):
     assert max(patching_curve[0]["r1"]) >= 0.9
 
 
+def test_edits_succeed_but_do_not_propagate(main_model):
+    model, world = main_model
+    edits = run_edits(model, world, world.train_2hop[:500], n_edits=10)
+    assert edits["n_edits"] == 10 and edits["edit"] >= 0.9 and edits["multi_hop"] <= 0.2
+
+
+# ----------------------------------------------------------------------------- training
+def _tiny_world(**kw):
+    return World(WorldConfig(**{**dict(n_entities=20, relations_per_entity=5, n_relations=5, phi=2.0, n_test=50,
+                                       ood_fraction=0.2), **kw}))
+
+
+TINY = TrainConfig(n_layers=2, d_model=32, n_heads=2, d_mlp=64, steps=20, batch_size=64, n_log=3)
+
+
 def test_short_live_run_is_seeded():
-    world = World(WorldConfig(n_entities=20, relations_per_entity=5, n_relations=5, phi=2.0, n_test=50,
-                              ood_fraction=0.2))
-    cfg = TrainConfig(n_layers=2, d_model=32, n_heads=2, d_mlp=64, steps=20, batch_size=64, n_log=3)
-    from course_lib.implicit_reasoning.training import train
-    a, b = train(world, cfg)["log"], train(world, cfg)["log"]
+    world = _tiny_world()
+    a, b = train(world, TINY)["log"], train(world, TINY)["log"]
     assert a == b and a["step"][-1] == 20
 
 
-def test_the_script_retrains_the_start_of_the_shipped_main_run():
-    """The first steps of the main configuration, trained now, give the shipped log (the notebook's
-    live run relies on this); a small tolerance for another CPU's floating point."""
-    from course_lib.implicit_reasoning.training import train
+def test_training_works_with_gradients_switched_off():
+    """Issue 10 §3: going back to a training cell after a cell that switched gradients off."""
+    world = _tiny_world()
+    expected = train(world, TINY)["log"]
+    previous = torch.is_grad_enabled()
+    torch.set_grad_enabled(False)
+    try:
+        assert train(world, TINY)["log"] == expected
+    finally:
+        torch.set_grad_enabled(previous)
+
+
+def test_numpy_integers_are_accepted_as_seeds_and_sizes(tmp_path):
+    wcfg = WorldConfig(n_entities=np.int64(20), relations_per_entity=np.int32(5), n_relations=5, phi=np.float32(2.0),
+                       n_test=50, ood_fraction=0.2, seed=np.int64(3))
+    tcfg = dataclasses.replace(TINY, seed=np.int64(3), steps=np.int64(20))
+    assert type(wcfg.seed) is int and type(tcfg.steps) is int and type(wcfg.phi) is float
+    assert wcfg == dataclasses.replace(wcfg, seed=3)
+    log = train(World(wcfg), tcfg)["log"]
+    assert log["step"][-1] == 20
+    json.dumps({"world": dataclasses.asdict(wcfg), "train": dataclasses.asdict(tcfg)})  # serialisable
+    assert runs.run_stem("main", np.int64(1)) == "main_seed1"
+    with pytest.raises(TypeError, match="seed must be an int"):
+        WorldConfig(seed=1.5)
+
+
+def test_the_loss_the_notebook_passes_is_the_one_trained_with():
+    world = _tiny_world()
+    calls = []
+
+    def loss_fn(logits, answers, pos):
+        calls.append(len(answers))
+        return answer_only_loss(logits, answers, pos)
+
+    assert train(world, TINY, loss_fn=loss_fn)["log"] == train(world, TINY)["log"]
+    assert calls == [TINY.batch_size] * TINY.steps
+
+
+def _retrain_main_start(steps: int) -> dict:
+    """The main run's first ``steps`` steps (its lr decays only from step 18000), logged at the
+    shipped evaluation steps: training stops at the first logged step >= ``steps``."""
     wcfg, tcfg = runs.configs("main")
-    start = dataclasses.replace(tcfg, steps=5, n_log=3, decay_from=1.0)  # main's lr decays from step 18000
-    live = train(World(wcfg), start)["log"]
-    shipped = runs.load_run("main")["log"]
-    assert live["step"] == [1, 2, 5]
-    for i, step in enumerate(live["step"]):
-        j = shipped["step"].index(step)
-        for key in ("loss", "train", "ID", "IO", "OI", "OO"):
-            assert abs(live[key][i] - shipped[key][j]) <= 0.01, (step, key)
+    log = {}
+
+    def keep(entry):
+        for k, v in entry.items():
+            log.setdefault(k, []).append(v)
+        return entry["step"] >= steps
+
+    train(World(wcfg), tcfg, on_log=keep)
+    return log
+
+
+def test_the_script_retrains_the_start_of_the_shipped_main_run():
+    """Issue 12 §4: what holds across machines. The first 296 steps of the main configuration,
+    trained now, give the shipped log within a tolerance: another CPU orders floating-point sums
+    differently, so the runs agree to the last digit only for the first few hundred steps and then
+    drift apart slowly (measured on another CPU: identical to step 642, 0.012 apart at 1078)."""
+    live, shipped = _retrain_main_start(296), runs.load_run("main")["log"]
+    assert live["step"] == shipped["step"][: len(live["step"])] and live["step"][-1] == 296
+    for key, tol in (("loss", 0.05), ("train", 0.02), ("ID", 0.03), ("IO", 0.03), ("OI", 0.03), ("OO", 0.06)):
+        worst = max(abs(a - b) for a, b in zip(live[key], shipped[key]))
+        assert worst <= tol, (key, worst)
 
 
 def test_a_run_repeats_on_another_seed(tmp_path, monkeypatch):
     """``train-all RUN --seed N``: same configuration, world and training seed N, its own file."""
-    monkeypatch.setitem(runs.RUNS, "main", (dict(n_entities=12, n_relations=4, relations_per_entity=4, n_test=20),
-                                            dict(n_layers=1, d_model=16, n_heads=2, d_mlp=32, steps=5, n_log=2)))
-    rec = runs.run_one("main", progress=False, seed=3, out_dir=tmp_path)
+    monkeypatch.setitem(runs.RUNS, "main", runs.Run(
+        WorldConfig(n_entities=12, n_relations=4, relations_per_entity=4, n_test=20),
+        TrainConfig(n_layers=1, d_model=16, n_heads=2, d_mlp=32, steps=5, n_log=2)))
+    rec = runs.run_one("main", progress=False, seed=3, out_dir=str(tmp_path))
     assert rec["world"]["seed"] == rec["train"]["seed"] == 3 and rec["log"]["step"][-1] == 5
     assert sorted(f.name for f in tmp_path.iterdir()) == ["main_seed3.json"]  # no checkpoint
     assert json.loads((tmp_path / "main_seed3.json").read_text())["name"] == "main_seed3"
+
+
+def test_train_all_writes_checksums(tmp_path, monkeypatch):
+    monkeypatch.setitem(runs.RUNS, "phi_9", runs.Run(
+        WorldConfig(n_entities=12, n_relations=4, relations_per_entity=4, n_test=20),
+        TrainConfig(n_layers=1, d_model=16, n_heads=2, d_mlp=32, steps=3, n_log=2)))
+    runs.train_all([("phi_9", None)], progress=False, out_dir=tmp_path)
+    assert json.loads((tmp_path / "checksums.json").read_text()).keys() == {"phi_9.json"}
 
 
 def test_train_all_command(monkeypatch, capsys):
@@ -247,34 +541,90 @@ def test_lr_schedule_warms_up_stays_constant_then_decays():
 @pytest.mark.parametrize("kwargs, fragment", [
     (dict(n_entities=1), "n_entities"), (dict(relations_per_entity=30), "relations_per_entity"),
     (dict(ood_fraction=0.0), "ood_fraction"), (dict(phi=-1), "phi"), (dict(blocked_second_hop=1.0), "blocked"),
+    (dict(n_entities="50"), "n_entities must be an int"),
 ])
 def test_bad_world_config(kwargs, fragment):
-    with pytest.raises(ValueError, match=fragment):
+    with pytest.raises((ValueError, TypeError), match=fragment):
         WorldConfig(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs, fragment", [(dict(d_model=30, n_heads=4), "divisible"), (dict(steps=0), "steps"),
-                                              (dict(lr=0.0), "lr"), (dict(decay_from=1.5), "decay_from")])
+                                              (dict(lr=0.0), "lr"), (dict(decay_from=1.5), "decay_from"),
+                                              (dict(steps=10.5), "steps must be an int"),
+                                              (dict(grokfast_alpha=1.0), "grokfast_alpha")])
 def test_bad_train_config(kwargs, fragment):
-    with pytest.raises(ValueError, match=fragment):
+    with pytest.raises((ValueError, TypeError), match=fragment):
         TrainConfig(**kwargs)
 
 
-def test_bad_layer_and_run_name():
-    model = ck._random_model()
+def test_bad_arguments_get_clear_errors():
+    model = ck.check_model_3_layers()
     with pytest.raises(ValueError, match="layer must be in 0..3"):
-        an.resid_hook_name(model, 4)
+        resid_hook_name(model, 4)
     with pytest.raises(ValueError, match="unknown run"):
         runs.load_run("nope")
+    log = runs.load_run("main")["log"]
+    with pytest.raises(ValueError, match="fraction in \\[0, 1\\]"):
+        first_step_at(log, "ID", 50)
+    with pytest.raises(KeyError, match="no split 'id'"):
+        first_step_at(log, "id", 0.5)
+    with pytest.raises(TypeError, match="expects a World and a TrainConfig"):
+        train(WorldConfig(), TINY)
 
 
-def test_missing_or_corrupt_file_names_the_rebuild_command(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "RUN_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="train-all"):
+# ----------------------------------------------------------------------------- shipped artifacts
+@pytest.fixture
+def run_copy(tmp_path, monkeypatch):
+    """A copy of the shipped folder that the loaders read instead."""
+    import shutil
+
+    folder = tmp_path / "implicit_reasoning"
+    shutil.copytree(runs.RUN_DIR, folder)
+    monkeypatch.setattr(runs, "RUN_DIR", folder)
+    return folder
+
+
+def test_every_shipped_file_is_checksummed():
+    listed = json.loads((runs.RUN_DIR / "checksums.json").read_text())
+    shipped = {f"{runs.run_stem(n, s)}.json" for n, s in runs.shipped_runs()} | {"main.safetensors", "README.md"}
+    assert set(listed) == shipped and len(shipped) == 14  # 12 logs, the checkpoint, the card
+    runs.verify_runs()
+
+
+@pytest.mark.parametrize("name", ["main.safetensors", "main.json", "phi_9.json", "README.md"])
+def test_one_changed_byte_is_caught(run_copy, name):
+    path = run_copy / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="corrupted.*train-all"):
+        runs.load_main_model()
+    with pytest.raises(ArtifactError, match="train-all"):
+        runs.load_run("main_d32")
+
+
+def test_missing_extra_or_invalid_files_name_the_rebuild_command(run_copy):
+    from course_lib.artifacts import read_json, write_checksums
+    (run_copy / "notes.txt").write_text("mine")
+    with pytest.raises(ArtifactError, match="unexpected file.*notes.txt.*train-all"):
         runs.load_run("main")
-    (tmp_path / "main.json").write_text("{not json")
-    with pytest.raises(FileNotFoundError, match="train-all"):
-        runs.load_run("main")
-    (tmp_path / "main.safetensors").write_bytes(b"garbage")
-    with pytest.raises(FileNotFoundError, match="train-all"):
+    (run_copy / "notes.txt").unlink()
+    (run_copy / "phi_9.json").write_text("{not json")
+    write_checksums(run_copy)  # even with matching checksums, invalid JSON gets a clear error
+    with pytest.raises(ArtifactError, match="not valid JSON.*train-all"):
+        runs.load_run("phi_9")
+    with pytest.raises(ArtifactError, match="train-all"):
+        read_json(run_copy / "phi_9.json", runs.REBUILD)
+    (run_copy / "main.safetensors").unlink()
+    with pytest.raises(ArtifactError, match="missing.*train-all"):
+        runs.load_main_model()
+
+
+def test_a_checkpoint_of_another_model_is_refused(run_copy):
+    from safetensors.torch import save_file
+
+    from course_lib.artifacts import write_checksums
+    save_file({"w": torch.zeros(2)}, run_copy / "main.safetensors")
+    write_checksums(run_copy)
+    with pytest.raises(ArtifactError, match="not a checkpoint of the main model.*train-all"):
         runs.load_main_model()

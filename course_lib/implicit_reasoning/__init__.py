@@ -1,6 +1,32 @@
 """Notebook 06 — how transformers learn implicit (2-hop) reasoning, in the controlled world of
-Wang et al. (2024) and Ye et al. (2025): world and splits, training, mechanism analyses,
-shipped runs and exercise checks."""
-from .world import E1, R1, R2, SPLITS, World, WorldConfig, build_splits  # noqa: F401
-from .training import (TrainConfig, accuracy, answer_only_loss, evaluate, first_step_at,  # noqa: F401
-                       make_model, predict, train)
+Wang et al. (2024) and Ye et al. (2025).
+
+Modules: ``world`` (knowledge graph, splits), ``training`` (model, answer-only loss, training
+loop), ``measures`` (accuracy, first step at a threshold, edit rates), ``lens`` (logit lens,
+cosine lens, probe), ``patching`` (cross-query patching, causal tracing), ``editing``
+(knowledge editing), ``runs`` (the shipped runs), ``plots``, ``checks`` (the exercises).
+Importing the package does not import torch."""
+from . import runs
+from .checks import (
+                     check_answer_accuracy,
+                     check_answer_only_loss,
+                     check_build_splits,
+                     check_edit_metrics,
+                     check_logit_lens_at,
+                     check_patched_logits,
+)
+from .editing import edit_first_hop, run_edits
+from .lens import cosine_lens, lens_bridge_accuracy, logit_lens_at, probe_bridge, resid_hook_name, residual_states
+from .measures import accuracy, answer_accuracy, answered_correctly, edit_metrics, evaluate, first_step_at, predict
+from .patching import causal_tracing, cross_query_pairs, cross_query_patching, patched_logits
+from .training import TrainConfig, answer_only_loss, make_model, train
+from .world import E1, R1, R2, SPLITS, World, WorldConfig, build_splits
+
+__all__ = [
+    "runs", "check_answer_accuracy", "check_answer_only_loss", "check_build_splits", "check_edit_metrics",
+    "check_logit_lens_at", "check_patched_logits", "edit_first_hop", "run_edits", "cosine_lens",
+    "lens_bridge_accuracy", "logit_lens_at", "probe_bridge", "resid_hook_name", "residual_states", "accuracy",
+    "answer_accuracy", "answered_correctly", "edit_metrics", "evaluate", "first_step_at", "predict",
+    "causal_tracing", "cross_query_pairs", "cross_query_patching", "patched_logits", "TrainConfig",
+    "answer_only_loss", "make_model", "train", "E1", "R1", "R2", "SPLITS", "World", "WorldConfig", "build_splits",
+]

@@ -1,45 +1,53 @@
-"""Notebook 06's exercise checks (see :mod:`course_lib.checking`)."""
+"""Notebook 06's exercise checks (see :mod:`course_lib.checking`): the ``Exercise`` objects, their
+seeded inputs and the mistakes whose hints they give."""
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
-from ..checking import Case, Exercise, Mistake, seeded_generator
-from .analysis import edit_metrics, logit_lens_at, patched_logits
+from ..checking import Case, Exercise, Mistake, check_model, gradient_case, randomize_parameters, seeded_generator
+from .lens import logit_lens_at, resid_hook_name
+from .measures import answer_accuracy, edit_metrics
+from .patching import patched_logits
 from .training import answer_only_loss
 from .world import build_splits
 
 
-def answer_accuracy(logits, answers, answer_pos) -> float:
-    """Fraction of queries whose argmax at their answer position is the answer."""
-    import torch
-
-    rows = torch.arange(logits.shape[0])
-    return float((logits[rows, answer_pos].argmax(-1) == answers).float().mean())
-
-
-# ----------------------------------------------------------------------------- inputs
-def _graph(seed: int, n_entities: int = 12, k: int = 3, n_rel: int = 4):
+# ----------------------------------------------------------------------------- build_splits
+def _graph(seed: int, n_entities: int = 12, k: int = 3, n_rel: int = 4, ood: float = 0.25):
     rng = np.random.default_rng(seed)
     heads = np.repeat(np.arange(n_entities), k)
     rels = np.concatenate([rng.choice(n_rel, k, replace=False) for _ in range(n_entities)]) + n_entities
     atomic = np.stack([heads, rels, rng.integers(0, n_entities, n_entities * k)], 1)
-    is_ood = rng.random(len(atomic)) < 0.25
+    is_ood = rng.random(len(atomic)) < ood
     return atomic, is_ood
 
 
-def _sorted(splits):
-    """Compare split contents regardless of the row order a student chose."""
+def _canonical(splits):
+    """Split contents regardless of the row order a student chose (rows must be [n, 5])."""
+    if not isinstance(splits, dict):
+        return splits
     out = {}
-    for k, a in splits.items():
-        a = np.asarray(a, dtype=np.int64).reshape(-1, 5)
-        out[k] = a[np.lexsort(a.T[::-1])] if len(a) else a
+    for k, v in splits.items():
+        a = np.asarray(v)
+        if a.ndim == 2 and a.shape[1] == 5 and a.dtype.kind in "iu":
+            a = a.astype(np.int64)[np.lexsort(a.T[::-1])]
+        out[k] = a
     return out
 
 
 def _splits_case(seed, **kw):
-    return lambda impl: _sorted(impl(*_graph(seed, **kw)))
+    return lambda impl: _canonical(impl(*_graph(seed, **kw)))
+
+
+def _splits_inputs_case(seed):
+    """The splits, and the inputs as the function left them (they must be unchanged)."""
+    def run(impl):
+        atomic, is_ood = _graph(seed)
+        order = np.random.default_rng(seed).permutation(len(atomic))  # rows in no particular order
+        atomic, is_ood = atomic[order], is_ood[order]
+        return {"splits": _canonical(impl(atomic, is_ood)), "atomic afterwards": atomic,
+                "is_ood afterwards": is_ood}
+    return run
 
 
 def _swapped_letters(atomic, is_ood):
@@ -59,29 +67,64 @@ def _only_first_hop_origin(atomic, is_ood):
             "OI": s["OI"][:0], "OO": np.concatenate([s["OI"], s["OO"]])}
 
 
+def _letters_inverted(atomic, is_ood):
+    """I and O exchanged: 'I' written for an OOD hop."""
+    return build_splits(atomic, ~np.asarray(is_ood, bool))
+
+
+def _empty_split_flat(atomic, is_ood):
+    """An empty split as np.array([]) (shape (0,)) instead of shape (0, 5)."""
+    return {k: v if len(v) else np.array([], dtype=np.int64) for k, v in build_splits(atomic, is_ood).items()}
+
+
+def _sorted_in_place(atomic, is_ood):
+    """Groups the triples by head by sorting the caller's arrays in place."""
+    order = np.argsort(atomic[:, 0], kind="stable")
+    atomic[:] = atomic[order]
+    is_ood[:] = is_ood[order]
+    return build_splits(atomic, is_ood)
+
+
 check_build_splits = Exercise(
     "build_splits", build_splits,
     cases=lambda: [Case("random graph, 12 entities", _splits_case(0)),
                    Case("another graph, 30 entities", _splits_case(1, n_entities=30, k=4, n_rel=6)),
-                   Case("one relation per entity (edge case)", _splits_case(2, k=1))],
+                   Case("one relation per entity (edge case)", _splits_case(2, k=1)),
+                   Case("no OOD triple: IO, OI, OO are empty, shape (0, 5) (edge case)", _splits_case(3, ood=0.0)),
+                   Case("the inputs are left unchanged", _splits_inputs_case(4))],
     mistakes=[
         Mistake("The first letter is the *first* hop's origin (e1, r1) -> e2, the second letter the "
                 "second hop's (e2, r2) -> e3: you swapped them.", _swapped_letters),
         Mistake("Each row is (e1, r1, r2, e2, e3): the bridge e2 comes before the answer e3.", _answer_is_bridge),
         Mistake("A query's split depends on *both* hops: check is_ood of the second hop too.", _only_first_hop_origin),
+        Mistake("'I' is an ID hop (is_ood False), 'O' an OOD hop (is_ood True): you exchanged I and O.",
+                _letters_inverted),
+        Mistake("An empty split is an int array of shape (0, 5): np.array(rows, dtype=np.int64).reshape(-1, 5).",
+                _empty_split_flat),
+        Mistake("Do not change `atomic` or `is_ood` in place (the notebook's world uses them afterwards): "
+                "sort or reorder a copy, or index through a dict as in the hint.", _sorted_in_place),
     ],
-    hint="For every atomic triple i = (e1, r1, e2), chain every triple j whose head is e2.")
+    hint="For every atomic triple i = (e1, r1, e2), chain every triple j = (e2, r2, e3) whose head is e2 "
+         "(a dict head -> rows helps); the row is (e1, r1, r2, e2, e3) and its split is the origin of i, "
+         "then of j ('I' if not is_ood, else 'O').")
+
+
+# ----------------------------------------------------------------------------- answer_only_loss
+def _loss_inputs(seed, batch, pos_choices):
+    import torch
+
+    g = seeded_generator(seed)
+    logits = torch.randn(batch, 3, 9, generator=g)
+    answers = torch.randint(0, 9, (batch,), generator=g)
+    pos = torch.tensor(pos_choices)[torch.randint(0, len(pos_choices), (batch,), generator=g)]
+    return logits, answers, pos
 
 
 def _loss_case(seed, batch, pos_choices=(1, 2)):
-    import torch
-
     def run(impl):
-        g = seeded_generator(seed)
-        logits = torch.randn(batch, 3, 9, generator=g)
-        answers = torch.randint(0, 9, (batch,), generator=g)
-        pos = torch.tensor(pos_choices)[torch.randint(0, len(pos_choices), (batch,), generator=g)]
-        return impl(logits, answers, pos)
+        logits, answers, pos = _loss_inputs(seed, batch, pos_choices)
+        logits.requires_grad_(True)
+        return impl(logits, answers, pos), {"logits": logits}
     return run
 
 
@@ -97,21 +140,38 @@ def _loss_all_positions(logits, answers, pos):
     return F.cross_entropy(logits.flatten(0, 1), answers.repeat_interleave(logits.shape[1]))
 
 
+def _loss_summed(logits, answers, pos):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits[range(len(answers)), pos], answers, reduction="sum")
+
+
+def _loss_double_softmax(logits, answers, pos):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits[range(len(answers)), pos].softmax(-1), answers)
+
+
 check_answer_only_loss = Exercise(
     "answer_only_loss", answer_only_loss,
-    cases=lambda: [Case("mixed atomic / 2-hop batch", _loss_case(0, 8)),
-                   Case("all 2-hop (edge case)", _loss_case(1, 5, (2,))),
-                   Case("a single atomic query (edge case)", _loss_case(2, 1, (1,)))],
+    cases=lambda: [gradient_case("mixed atomic / 2-hop batch (value and gradient)", _loss_case(0, 8)),
+                   gradient_case("all 2-hop (edge case)", _loss_case(1, 5, (2,))),
+                   gradient_case("all atomic", _loss_case(3, 6, (1,))),
+                   gradient_case("a single atomic query (edge case)", _loss_case(2, 1, (1,)))],
     mistakes=[
         Mistake("Atomic queries are answered at position 1 (after r1), 2-hop queries at position 2: "
                 "use each row's answer_pos, not always the last position.", _loss_last),
         Mistake("The loss is on the answer token only, not on every position.", _loss_all_positions),
-        Mistake("Average over the batch (cross_entropy's default), not sum.",
-                lambda lg, a, p: answer_only_loss(lg, a, p) * lg.shape[0]),
+        Mistake("Average over the batch (cross_entropy's default), not sum.", _loss_summed),
+        Mistake("F.cross_entropy takes the raw logits (it applies log_softmax itself): do not softmax first.",
+                _loss_double_softmax),
     ],
-    hint="Select logits[rows, answer_pos] (shape [batch, vocab]) and apply F.cross_entropy.")
+    hint="Select logits[rows, answer_pos] with rows = torch.arange(batch) (shape [batch, vocab]) and apply "
+         "F.cross_entropy with the answers; keep it a tensor connected to the logits (the model trains "
+         "through it).")
 
 
+# ----------------------------------------------------------------------------- answer_accuracy
 def _acc_case(seed, batch, agree: float):
     import torch
 
@@ -130,7 +190,8 @@ check_answer_accuracy = Exercise(
     "answer_accuracy", answer_accuracy,
     cases=lambda: [Case("random batch, about half right", _acc_case(0, 40, 0.5)),
                    Case("all right (edge case)", _acc_case(1, 7, 1.1)),
-                   Case("a single wrong answer (edge case)", _acc_case(2, 1, -0.1))],
+                   Case("a single wrong answer (edge case)", _acc_case(2, 1, -0.1)),
+                   Case("another batch, mostly right", _acc_case(3, 10, 0.8))],
     mistakes=[
         Mistake("Read each query at its own answer position, not always the last one.",
                 lambda lg, a, p: float((lg[:, -1].argmax(-1) == a).float().mean())),
@@ -138,31 +199,49 @@ check_answer_accuracy = Exercise(
                 lambda lg, a, p: float((lg[range(len(a)), p].argmax(-1) == a).float().sum())),
         Mistake("argmax over the vocabulary (last dimension) of logits[rows, answer_pos].",
                 lambda lg, a, p: float((lg.argmax(1)[range(len(a)), 0] == a).float().mean())),
-    ])
+        Mistake("The accuracy is the fraction of answers that are *right* (argmax == answer), not wrong.",
+                lambda lg, a, p: float((lg[range(len(a)), p].argmax(-1) != a).float().mean())),
+    ],
+    hint="Pick logits[rows, answer_pos] with rows = torch.arange(batch) (shape [batch, vocab]), take the "
+         "argmax over the vocabulary, compare with answers and average.")
 
 
-@functools.lru_cache(maxsize=1)
-def _random_model():
+# ----------------------------------------------------------------------------- check models
+def _tl_model(n_layers: int, d_vocab: int, seed: int):
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-    cfg = HookedTransformerConfig(n_layers=3, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_ctx=3, d_vocab=13,
-                                  act_fn="gelu", normalization_type="LN", seed=0, device="cpu")
-    return HookedTransformer(cfg).eval()
+    cfg = HookedTransformerConfig(n_layers=n_layers, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_ctx=3,
+                                  d_vocab=d_vocab, act_fn="gelu", normalization_type="LN", seed=seed,
+                                  device="cpu")
+    return randomize_parameters(HookedTransformer(cfg), seed).eval()
 
 
-def _tokens(seed, batch):
+@check_model
+def check_model_3_layers():
+    """A 3-layer TransformerLens model with every parameter random (LayerNorms and b_U included)."""
+    return _tl_model(3, 13, 0)
+
+
+@check_model
+def check_model_2_layers():
+    """A second shape (2 layers, another vocabulary), so that nothing hard-coded passes."""
+    return _tl_model(2, 11, 1)
+
+
+def _tokens(seed, batch, d_vocab):
     import torch
 
-    return torch.randint(0, 13, (batch, 3), generator=seeded_generator(seed))
+    return torch.randint(0, d_vocab, (batch, 3), generator=seeded_generator(seed))
 
 
-def _lens_case(seed, batch, pos):
+# ----------------------------------------------------------------------------- logit_lens_at
+def _lens_case(model_fn, seed, batch, pos):
     def run(impl):
         import torch
 
-        model = _random_model()
+        model = model_fn()
         with torch.no_grad():
-            _, cache = model.run_with_cache(_tokens(seed, batch))
+            _, cache = model.run_with_cache(_tokens(seed, batch, model.cfg.d_vocab))
             return impl(model, cache, pos)
     return run
 
@@ -181,24 +260,42 @@ def _lens_no_embed(model, cache, pos):
     return model.unembed(model.ln_final(torch.stack([cache["resid_post", l][:, pos] for l in range(L)])))
 
 
+def _lens_no_unembed_bias(model, cache, pos):
+    return model.ln_final(cache.accumulated_resid(pos_slice=pos)) @ model.W_U
+
+
+def _lens_ln_by_hand(model, cache, pos):
+    """Normalises each state by hand, without ln_final's learned scale and bias."""
+    states = cache.accumulated_resid(pos_slice=pos)
+    states = states - states.mean(-1, keepdim=True)
+    return model.unembed(states / (states.pow(2).mean(-1, keepdim=True) + model.cfg.eps).sqrt())
+
+
 check_logit_lens_at = Exercise(
     "logit_lens_at", logit_lens_at,
-    cases=lambda: [Case("batch 4, position r1", _lens_case(0, 4, 1)),
-                   Case("batch 1, position e1 (edge case)", _lens_case(1, 1, 0)),
-                   Case("batch 3, last position", _lens_case(2, 3, 2))],
+    cases=lambda: [Case("batch 4, position r1", _lens_case(check_model_3_layers, 0, 4, 1)),
+                   Case("batch 1, position e1 (edge case)", _lens_case(check_model_3_layers, 1, 1, 0)),
+                   Case("batch 3, last position", _lens_case(check_model_3_layers, 2, 3, 2)),
+                   Case("a 2-layer model, position r1", _lens_case(check_model_2_layers, 3, 5, 1))],
     mistakes=[
         Mistake("Apply the final LayerNorm (model.ln_final) before model.unembed.", _lens_no_ln),
         Mistake("Include the embeddings (resid_pre of block 0): there are n_layers + 1 states.", _lens_no_embed),
         Mistake("Read the states at position `pos`, not at the last position.",
                 lambda model, cache, pos: logit_lens_at(model, cache, -1)),
+        Mistake("Use model.unembed: it adds the unembedding bias b_U to states @ W_U.", _lens_no_unembed_bias),
+        Mistake("Use model.ln_final itself: it also applies the learned scale w and bias b, not only the "
+                "normalisation.", _lens_ln_by_hand),
     ],
-    hint="Stack cache['resid_pre', 0][:, pos] and cache['resid_post', l][:, pos], then ln_final, then unembed.")
+    hint="Stack cache['resid_pre', 0][:, pos] and cache['resid_post', l][:, pos] for l = 0 .. n_layers - 1 "
+         "(n_layers + 1 states), then apply model.ln_final and model.unembed.")
 
 
-def _patch_case(seed, batch, layer, pos, src_pos):
+# ----------------------------------------------------------------------------- patched_logits
+def _patch_case(model_fn, seed, batch, layer, pos, src_pos):
     def run(impl):
-        model = _random_model()
-        return impl(model, _tokens(seed, batch), _tokens(seed + 50, batch), layer, pos, src_pos)
+        model = model_fn()
+        d_vocab = model.cfg.d_vocab
+        return impl(model, _tokens(seed, batch, d_vocab), _tokens(seed + 50, batch, d_vocab), layer, pos, src_pos)
     return run
 
 
@@ -207,41 +304,50 @@ def _patch_same_pos(model, t, s, layer, pos, src_pos):
 
 
 def _patch_all_positions(model, t, s, layer, pos, src_pos):
-    return patched_logits(model, t, s, layer, 0, 0) * 0 + _full_patch(model, t, s, layer)
-
-
-def _full_patch(model, t, s, layer):
-    import torch
-
-    from .analysis import resid_hook_name
-
     name = resid_hook_name(model, layer)
-    with torch.no_grad():
-        _, cache = model.run_with_cache(s)
-        return model.run_with_hooks(t, fwd_hooks=[(name, lambda r, hook: cache[name].clone())])
+    _, cache = model.run_with_cache(s)
+    return model.run_with_hooks(t, fwd_hooks=[(name, lambda r, hook: cache[name].clone())])
 
 
 def _patch_post(model, t, s, layer, pos, src_pos):
     return patched_logits(model, t, s, min(layer + 1, model.cfg.n_layers), pos, src_pos)
 
 
+def _patch_swapped_runs(model, t, s, layer, pos, src_pos):
+    """Runs the source with the target's state."""
+    return patched_logits(model, s, t, layer, src_pos, pos)
+
+
+def _patch_from_target(model, t, s, layer, pos, src_pos):
+    """Caches the target instead of the source."""
+    return patched_logits(model, t, t, layer, pos, src_pos)
+
+
 check_patched_logits = Exercise(
     "patched_logits", patched_logits,
-    cases=lambda: [Case("layer 1, r1 <- r1", _patch_case(0, 4, 1, 1, 1)),
-                   Case("layer 2, r2 <- source position 1", _patch_case(1, 3, 2, 2, 1)),
-                   Case("embeddings, e1 (edge case)", _patch_case(2, 2, 0, 0, 0)),
-                   Case("after the last block (edge case)", _patch_case(3, 2, 3, 1, 1))],
+    cases=lambda: [Case("layer 1, r1 <- r1", _patch_case(check_model_3_layers, 0, 4, 1, 1, 1)),
+                   Case("layer 2, r2 <- source position 1", _patch_case(check_model_3_layers, 1, 3, 2, 2, 1)),
+                   Case("embeddings, e1 (edge case)", _patch_case(check_model_3_layers, 2, 2, 0, 0, 0)),
+                   Case("after the last block (edge case)", _patch_case(check_model_3_layers, 3, 2, 3, 1, 1)),
+                   Case("a 2-layer model, layer 1, e1 <- source position 2",
+                        _patch_case(check_model_2_layers, 4, 3, 1, 0, 2))],
     mistakes=[
         Mistake("Take the source state at src_pos (the source may have a different layout), not at pos.",
                 _patch_same_pos),
         Mistake("Patch one position only; the other positions keep the target's own states.", _patch_all_positions),
         Mistake("Layer l means the state *entering* block l (resid_pre); use resid_hook_name(model, layer).",
                 _patch_post),
+        Mistake("Run the *target* tokens, with the state taken from the *source* run (you swapped the two).",
+                _patch_swapped_runs),
+        Mistake("The patched-in state comes from a run on source_tokens (cache it with run_with_cache), "
+                "not from the target's own run.", _patch_from_target),
     ],
     hint="Cache the source at resid_hook_name(model, layer), then run the target with a hook that "
-         "overwrites resid[:, pos] with the cached state at src_pos.")
+         "overwrites resid[:, pos] with the cached state at src_pos (model.run_with_hooks removes the hook "
+         "afterwards).")
 
 
+# ----------------------------------------------------------------------------- edit_metrics
 def _edit_case(seed, n):
     import torch
 
@@ -258,7 +364,7 @@ def _edit_case(seed, n):
 check_edit_metrics = Exercise(
     "edit_metrics", edit_metrics,
     cases=lambda: [Case("50 random edits", _edit_case(0, 50)), Case("a single edit (edge case)", _edit_case(1, 1)),
-                   Case("3 edits", _edit_case(2, 3))],
+                   Case("3 edits", _edit_case(2, 3)), Case("40 edits", _edit_case(3, 40))],
     mistakes=[
         Mistake("The 2-hop answer follows the edit when it is tail(new bridge, r2), the new *answer*, not the "
                 "new bridge itself.", lambda ap, nb, th, na: {"edit": float((ap == nb).float().mean()),
@@ -268,4 +374,10 @@ check_edit_metrics = Exercise(
         Mistake("MQuAKE's multi-hop rate is over *all* edits, not only the successful ones.",
                 lambda ap, nb, th, na: {"edit": float((ap == nb).float().mean()),
                                         "multi_hop": float((th == na)[ap == nb].float().mean())}),
-    ])
+        Mistake("multi_hop counts the 2-hop answers that follow the edit, whether or not the edited fact "
+                "itself succeeded (not both at once).",
+                lambda ap, nb, th, na: {"edit": float((ap == nb).float().mean()),
+                                        "multi_hop": float(((th == na) & (ap == nb)).float().mean())}),
+    ],
+    hint="Two means over the edits: edit = (atomic_pred == new_bridge), multi_hop = (two_hop_pred == "
+         "new_answer), each as a float.")

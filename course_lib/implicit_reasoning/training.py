@@ -1,4 +1,5 @@
-"""Model, answer-only loss, training loop with logged accuracy per split."""
+"""The model (a TransformerLens ``HookedTransformer``), the answer-only loss and the training
+loop with logged accuracy per split."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +7,9 @@ import math
 
 import numpy as np
 
-from .world import World
+from .grokfast import grokfast_ema
+from .measures import eval_sets, evaluate
+from .world import World, plain_numbers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,20 +27,29 @@ class TrainConfig:
     n_log: int = 30           # evaluations, log-spaced in steps
     n_train_eval: int = 1000  # training examples used to measure training accuracy
     seed: int = 0
+    grokfast_lamb: float = 0.0    # Grokfast-EMA gain (0 = off; Lee et al. use 2 to 5)
+    grokfast_alpha: float = 0.98  # Grokfast-EMA momentum
 
     def __post_init__(self):
-        for name in ("n_layers", "d_model", "n_heads", "d_mlp", "batch_size", "steps"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+        plain_numbers(self)
+        for name in ("n_layers", "d_model", "n_heads", "d_mlp", "batch_size", "steps", "n_log", "n_train_eval"):
+            if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        if self.warmup < 1:
+            raise ValueError(f"warmup must be >= 1 step, got {self.warmup}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
         if not 0 <= self.decay_from <= 1:
             raise ValueError(f"decay_from must be in [0, 1], got {self.decay_from}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+        if self.grokfast_lamb < 0 or not 0 <= self.grokfast_alpha < 1:
+            raise ValueError(f"need grokfast_lamb >= 0 and 0 <= grokfast_alpha < 1, got {self.grokfast_lamb}, "
+                             f"{self.grokfast_alpha}")
 
 
 def make_model(world: World, tcfg: TrainConfig, device="cpu"):
+    """A fresh ``HookedTransformer`` for the world's vocabulary (3 positions, LN, GELU), seeded."""
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     cfg = HookedTransformerConfig(n_layers=tcfg.n_layers, d_model=tcfg.d_model, n_heads=tcfg.n_heads,
@@ -50,52 +62,10 @@ def make_model(world: World, tcfg: TrainConfig, device="cpu"):
 def answer_only_loss(logits, answers, answer_pos):
     """Cross-entropy on the answer token only. ``logits`` [batch, pos, vocab]; ``answers`` and
     ``answer_pos`` [batch] (the position whose output must be the answer)."""
-    import torch.nn.functional as F
     import torch
 
     rows = torch.arange(logits.shape[0], device=logits.device)
-    return F.cross_entropy(logits[rows, answer_pos], answers)
-
-
-def predict(model, tokens, answer_pos, batch_size: int = 4096):
-    """Greedy answer (argmax over the vocabulary) at each query's answer position."""
-    import torch
-
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(tokens), batch_size):
-            logits = model(tokens[i:i + batch_size])
-            rows = torch.arange(logits.shape[0])
-            out.append(logits[rows, answer_pos[i:i + batch_size]].argmax(-1))
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
-
-
-def accuracy(model, tokens, answers, answer_pos) -> float:
-    if len(tokens) == 0:
-        return float("nan")
-    return float((predict(model, tokens, answer_pos) == answers).float().mean())
-
-
-def eval_sets(world: World, n_train_eval: int, seed: int = 0) -> dict:
-    """name -> (tokens, answers, answer positions): a fixed sample of the training set
-    ("train"), the atomic triples, and every test split."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(world.train_tokens), generator=g)[:n_train_eval]
-    empty = world.atomic[:0]
-    sets = {"train": (world.train_tokens[idx], world.train_answers[idx], world.train_pos[idx])}
-    for name, q in world.test.items():
-        sets[name] = world.encode(empty, q)
-    return sets
-
-
-def evaluate(model, sets: dict) -> dict[str, float]:
-    was = model.training
-    model.eval()
-    out = {name: round(accuracy(model, *s), 4) for name, s in sets.items()}
-    model.train(was)
-    return out
+    return torch.nn.functional.cross_entropy(logits[rows, answer_pos], answers)
 
 
 def lr_factor(step: int, tcfg: TrainConfig) -> float:
@@ -114,12 +84,19 @@ def log_steps(steps: int, n: int) -> list[int]:
 
 
 def train(world: World, tcfg: TrainConfig, progress: bool = False, device="cpu", model=None,
-          on_log=None) -> dict:
-    """Train with AdamW on the answer-only loss; returns {"model", "log"} where ``log`` holds
-    the evaluation steps and the accuracy of every split at those steps."""
+          on_log=None, loss_fn=answer_only_loss, grad_filter=grokfast_ema) -> dict:
+    """Train with AdamW on ``loss_fn`` (the answer-only loss); returns {"model", "log"} where
+    ``log`` holds the evaluation steps and the accuracy of every split at those steps.
+    ``on_log(entry)`` is called after each evaluation with the newest values; returning True
+    stops the training there. With ``tcfg.grokfast_lamb > 0``, ``grad_filter`` (Grokfast-EMA)
+    amplifies the slow part of the gradients before each step. Gradients are switched on here,
+    whatever the caller's grad mode."""
     import torch
     from tqdm.auto import tqdm
 
+    if not isinstance(world, World) or not isinstance(tcfg, TrainConfig):
+        raise TypeError(f"train(world, tcfg) expects a World and a TrainConfig, got "
+                        f"{type(world).__name__} and {type(tcfg).__name__}")
     torch.manual_seed(tcfg.seed)
     model = model if model is not None else make_model(world, tcfg, device)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay, betas=(0.9, 0.98))
@@ -129,28 +106,24 @@ def train(world: World, tcfg: TrainConfig, progress: bool = False, device="cpu",
     g = torch.Generator().manual_seed(tcfg.seed)
     checkpoints = set(log_steps(tcfg.steps, tcfg.n_log))
     log = {"step": [], **{name: [] for name in sets}, "loss": []}
+    ema = None
     model.train()
-    for step in tqdm(range(1, tcfg.steps + 1), disable=not progress, desc="training", mininterval=2):
-        idx = torch.randint(0, len(toks), (tcfg.batch_size,), generator=g)
-        loss = answer_only_loss(model(toks[idx]), ans[idx], pos[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step in checkpoints:
-            log["step"].append(step)
-            log["loss"].append(round(float(loss.detach()), 4))
-            for name, acc in evaluate(model, sets).items():
-                log[name].append(acc)
-            if on_log is not None:
-                on_log({k: v[-1] for k, v in log.items()})
+    with torch.enable_grad():
+        for step in tqdm(range(1, tcfg.steps + 1), disable=not progress, desc="training", mininterval=2):
+            idx = torch.randint(0, len(toks), (tcfg.batch_size,), generator=g)
+            loss = loss_fn(model(toks[idx]), ans[idx], pos[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tcfg.grokfast_lamb > 0:
+                ema = grad_filter(model, ema, tcfg.grokfast_alpha, tcfg.grokfast_lamb)
+            opt.step()
+            sched.step()
+            if step in checkpoints:
+                log["step"].append(step)
+                log["loss"].append(round(float(loss.detach()), 4))
+                for name, acc in evaluate(model, sets).items():
+                    log[name].append(acc)
+                if on_log is not None and on_log({k: v[-1] for k, v in log.items()}):
+                    break
     model.eval()
     return {"model": model, "log": log}
-
-
-def first_step_at(log: dict, split: str, threshold: float) -> int | None:
-    """First logged step at which ``split`` accuracy is >= ``threshold`` (None if never)."""
-    for step, acc in zip(log["step"], log[split]):
-        if acc >= threshold:
-            return step
-    return None

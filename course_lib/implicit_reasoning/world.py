@@ -12,11 +12,31 @@ is ``[e1, r1, PAD]`` answered at position 1; a 2-hop query is ``[e1, r1, r2]`` a
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import numpy as np
 
 SPLITS = ("II", "IO", "OI", "OO")
 E1, R1, R2 = 0, 1, 2  # positions in a query
+
+
+def plain_numbers(cfg) -> None:
+    """Make a config dataclass's numbers plain Python numbers: numpy integers (a seed from
+    ``np.arange``) are accepted where an int is expected, an int where a float is; anything else
+    in an int field is an error that names the field."""
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        if isinstance(value, np.generic):
+            value = value.item()
+        if field.type == "int":
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{field.name} must be an int, got {value!r}")
+            value = int(value)
+        elif field.type == "float":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{field.name} must be a number, got {value!r}")
+            value = float(value)
+        object.__setattr__(cfg, field.name, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +52,7 @@ class WorldConfig:
     seed: int = 0
 
     def __post_init__(self):
+        plain_numbers(self)
         if self.n_entities < 2 or self.n_relations < 1:
             raise ValueError(f"need n_entities >= 2 and n_relations >= 1, got {self.n_entities}, {self.n_relations}")
         if not 1 <= self.relations_per_entity <= self.n_relations:
@@ -53,24 +74,24 @@ class WorldConfig:
         return self.n_entities + self.n_relations
 
 
-def build_splits(atomic: np.ndarray, is_ood: np.ndarray) -> dict[str, np.ndarray]:
+def build_splits(atomic, is_ood):
     """All 2-hop queries of a knowledge graph, by the origin of their two hops.
 
     ``atomic``: int array [N, 3] of (head, relation, tail); ``is_ood``: bool [N].
     Returns {"II", "IO", "OI", "OO"} -> int array [n, 5] of (e1, r1, r2, e2, e3), sorted by
     (e1, r1, r2). The first letter is the first hop's origin (I = ID, O = OOD)."""
-    by_head: dict[int, list[int]] = {}
-    for i, h in enumerate(atomic[:, 0]):
-        by_head.setdefault(int(h), []).append(i)
+    by_head = {}
+    for j, h in enumerate(atomic[:, 0]):
+        by_head.setdefault(int(h), []).append(j)
     rows = {s: [] for s in SPLITS}
     for i, (e1, r1, e2) in enumerate(atomic):
         for j in by_head.get(int(e2), []):
             split = ("O" if is_ood[i] else "I") + ("O" if is_ood[j] else "I")
             rows[split].append((e1, r1, atomic[j, 1], e2, atomic[j, 2]))
     out = {}
-    for s in SPLITS:
-        a = np.array(rows[s], dtype=np.int64).reshape(-1, 5)
-        out[s] = a[np.lexsort((a[:, 2], a[:, 1], a[:, 0]))] if len(a) else a
+    for s, r in rows.items():
+        a = np.array(r, dtype=np.int64).reshape(-1, 5)
+        out[s] = a[np.lexsort((a[:, 2], a[:, 1], a[:, 0]))]  # sorted by (e1, r1, r2)
     return out
 
 
