@@ -498,3 +498,24 @@ def test_importing_the_package_is_cheap():
 
 def test_json_of_the_shipped_metrics_is_valid():
     assert json.loads((sw.SAE_DIR / sw.METRICS_FILE).read_text())["layers"]["2"]["hook"] == "blocks.2.hook_resid_pre"
+
+
+def test_build_writes_a_verified_folder_and_keeps_the_old_one_on_failure(tmp_path, world_model):
+    root = tmp_path / "sae"
+    tiny = sw.WorldSAEConfig(d_sae=32, k=4, steps=3, train_docs=40, batch_size=64, eval_docs=10)
+    metrics = sw.build_world_saes(root, config=tiny, progress=False)
+    assert metrics["config"]["d_sae"] == 32 and set(metrics["layers"]) == {"2"}
+    assert sw.load_world_sae(2, device="cpu", root=root).cfg.d_sae == 32
+    assert "CE increase (nats)" in (root / sw.CARD_FILE).read_text()
+    before = (root / "checksums.json").read_text()
+    with pytest.raises(ValueError, match="layer must be an int"):
+        sw.build_world_saes(root, layers=(7,), config=tiny, progress=False)
+    assert (root / "checksums.json").read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["sae"]
+
+
+def test_cli_rejects_bad_arguments():
+    from course_lib.sae.__main__ import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["bench", "--steps", "1"])
+    assert err.value.code == 2
