@@ -1,19 +1,33 @@
 # The course's two commands:  `make lab` (start the course) and `make test` (run every test).
-# Both create the virtual environment .venv from the pinned requirements the first time.
+# Both create the virtual environment .venv from the pinned requirements the first time
+# (python3 -m course_lib.setup_env: the CPU build of torch on Linux without an NVIDIA GPU).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
-# Optional extra index, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu for a CPU-only torch.
+# Which torch build: auto (CPU build on Linux without an NVIDIA GPU), cpu, cuda or pypi.
+TORCH       ?= auto
+# An extra package index for torch, overriding the choice's (e.g. https://download.pytorch.org/whl/cu121).
 TORCH_INDEX ?=
-PIP_EXTRA   = $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+# make lab PORT=8890 NO_BROWSER=1 (as root, --allow-root is added by itself); LAB_ARGS: more options.
+PORT        ?= 8888
+NO_BROWSER  ?=
+LAB_ARGS    ?=
 PYTEST      = $(PY) -m pytest -p no:cacheprovider
 NOTEBOOK_TESTS = -m notebook tests/test_notebook_outputs.py
 
-.PHONY: lab test test-portable setup build run stale lock clean
+TORCH_CHOICE := $(shell $(PYTHON) -m course_lib.setup_env choice $(TORCH) 2>/dev/null || echo $(TORCH))
+INSTALLED    := $(shell head -n 1 $(STAMP) 2>/dev/null)
 
-lab: $(STAMP)  ## start JupyterLab on notebooks/
-	$(VENV)/bin/jupyter lab notebooks/
+.PHONY: lab update-work test test-portable test-browser setup build run stale lock clean FORCE
+
+lab: $(STAMP)  ## start JupyterLab on work/, your own copies of the notebooks (made on first use)
+	@$(PY) -m course_lib work
+	JUPYTER_PATH=$(abspath $(VENV))/share/jupyter $(VENV)/bin/jupyter lab --notebook-dir=work --port=$(PORT) \
+	  $(if $(NO_BROWSER),--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+update-work: $(STAMP)  ## copy new notebooks into work/ (a notebook you edited is never touched)
+	$(PY) -m course_lib work
 
 test: $(STAMP)  ## unit tests, then every notebook: solutions reproduce their stored outputs, student versions run
 	$(PYTEST) -n 2 -m "not notebook and not browser" tests
@@ -34,12 +48,13 @@ test-portable: $(STAMP)  ## the notebook suite under ATEN_CPU_CAPABILITY=default
 
 setup: $(STAMP)
 
+# A changed torch choice (TORCH=..., a GPU added or removed) rebuilds the environment.
+ifneq ($(TORCH_CHOICE),$(INSTALLED))
+$(STAMP): FORCE
+endif
 $(STAMP): requirements.txt constraints.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version' 
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet $(PIP_EXTRA) -r requirements.txt -c constraints.txt
-	$(PY) -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version'
+	$(PYTHON) -m course_lib.setup_env install --venv $(VENV) --torch $(TORCH_CHOICE) $(if $(TORCH_INDEX),--index $(TORCH_INDEX))
 
 build: $(STAMP)  ## regenerate student + solution notebooks from notebooks/src (NB="00 01" for some)
 	$(PY) -m course_lib build $(NB)
@@ -55,3 +70,5 @@ lock: $(STAMP)  ## rewrite constraints.txt from the environment (after changing 
 
 clean:
 	rm -rf build .pytest_cache
+
+FORCE:

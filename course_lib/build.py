@@ -8,10 +8,11 @@ marked inside a code cell::
         return model.unembed(model.ln_final(resid))
         # END SOLUTION
 
-The student notebook replaces the marked lines with a TODO (the text after the colon) and a
-``raise NotImplementedError``; the solution notebook keeps them and is executed so that it
-stores its outputs. Both get the same first cell: the Colab set-up, built from
-``requirements.txt`` (one source of truth for the pins).
+The student notebook replaces the marked lines with a TODO (the text after the colon, wrapped)
+and a ``raise NotImplementedError``; the solution notebook keeps them and is executed so that it
+stores its outputs. Both get the same first cell: the Colab set-up, which clones the published
+repository (``[project.urls] Repository`` in ``pyproject.toml``: the one setting for where the
+course lives, also used by the README's badges) and installs ``requirements.txt`` there.
 """
 from __future__ import annotations
 
@@ -24,21 +25,42 @@ BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<todo>.*))?$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 CARRIED_METADATA = ("tags", "tolerance")  # cell metadata copied from the source into both notebooks
-COURSE_REPO = "https://github.com/llm-mechanisms-course/understanding-llm-mechanisms"
+TODO_WIDTH = 88  # student stubs: TODO comments wrap at this column
 
-COLAB_CELL = '''\
-# Set-up. On Colab this installs the course (same pins as requirements.txt, keeping Colab's
-# own torch); on Binder or your own machine everything is already installed and it does nothing.
+COLAB_CELL = """\
+# Google Colab only: installs the course. Anywhere else, skip this cell (it does nothing).
 import sys
-
-if "google.colab" in sys.modules:
+if "google.colab" in sys.modules:  # keeps Colab's own torch, installs the other pins
     import subprocess
-    PINS = {pins}
-    subprocess.run(["git", "clone", "--depth", "1", "{repo}", "/content/course"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *PINS], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "/content/course"], check=True)
+    REPO = "{repo}"
+    subprocess.run(f"git clone -q --depth 1 {{REPO}} /content/course && cd /content/course && "
+                   "grep -v '^torch==' requirements.txt > /tmp/reqs.txt && pip install -q -r /tmp/reqs.txt && "
+                   "pip install -q --no-deps -e .", shell=True, check=True)
     sys.path.insert(0, "/content/course")
-'''
+"""
+
+
+def course_repo(pyproject: Path | str = REPO_ROOT / "pyproject.toml") -> str:
+    """Where the course is published: ``[project.urls] Repository`` in pyproject.toml, a GitHub URL.
+    Colab's first cell clones it; the README's Binder and Colab badges point at it (a test checks)."""
+    text = Path(pyproject).read_text()
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        match = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+        found = match and re.search(r'^Repository\s*=\s*"([^"]*)"', match.group(1), re.M)
+        url = found.group(1) if found else None
+    else:
+        url = tomllib.loads(text).get("project", {}).get("urls", {}).get("Repository")
+    if not url or not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise ValueError(f"pyproject.toml: set [project.urls] Repository = \"https://github.com/OWNER/NAME\" "
+                         f"(where the course is published), got {url!r}")
+    return url
+
+
+def github_slug() -> str:
+    """``OWNER/NAME`` of the published repository."""
+    return course_repo().removeprefix("https://github.com/")
 
 
 def requirement_pins(path: Path | str = REPO_ROOT / "requirements.txt") -> list[str]:
@@ -47,17 +69,26 @@ def requirement_pins(path: Path | str = REPO_ROOT / "requirements.txt") -> list[
     return [line for line in lines if line and not line.startswith("-")]
 
 
-def colab_pins() -> list[str]:
-    """What Colab installs: every pin except torch (Colab's own build is kept)."""
-    return [pin for pin in requirement_pins() if not re.match(r"torch\b(?!-)", pin)]
-
-
 def colab_cell_source() -> str:
-    return COLAB_CELL.format(pins=repr(colab_pins()), repo=COURSE_REPO)
+    return COLAB_CELL.format(repo=course_repo())
 
 
 def sources() -> list[Path]:
     return sorted(SOURCES_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def _todo_stub(indent: str, todo: str) -> list[str]:
+    """``# TODO: ...`` wrapped at :data:`TODO_WIDTH`, then the ``raise`` (with the TODO as its
+    message when that fits on one line)."""
+    import textwrap
+
+    lines = textwrap.wrap(todo, width=max(TODO_WIDTH - len(indent) - len("# TODO: "), 30),
+                          break_long_words=False, break_on_hyphens=False) or [todo]
+    out = [f"{indent}# TODO: {lines[0]}", *(f"{indent}#       {line}" for line in lines[1:])]
+    raise_line = f"{indent}raise NotImplementedError({'Exercise: ' + todo!r})"
+    if len(raise_line) > TODO_WIDTH:
+        raise_line = f"{indent}raise NotImplementedError('Exercise: see the TODO above')"
+    return [*out, raise_line]
 
 
 def to_student(code: str, where: str = "") -> str:
@@ -68,9 +99,8 @@ def to_student(code: str, where: str = "") -> str:
         if begin:
             if inside:
                 raise ValueError(f"{where}: nested '# BEGIN SOLUTION'")
-            inside, indent = True, begin["indent"]
-            todo = begin["todo"] or "your code here"
-            out += [f"{indent}# TODO: {todo}", f"{indent}raise NotImplementedError({'Exercise: ' + todo!r})"]
+            inside = True
+            out += _todo_stub(begin["indent"], begin["todo"] or "your code here")
         elif END.match(line):
             if not inside:
                 raise ValueError(f"{where}: '# END SOLUTION' without '# BEGIN SOLUTION'")
@@ -166,8 +196,31 @@ def out_of_date() -> list[str]:
     return stale
 
 
-def build(only: list[str] | None = None, execute: bool = True) -> None:
-    """Write the student notebook and the (executed) solution notebook of each source."""
+def with_stored_outputs(fresh, path: Path):
+    """``fresh`` (a generated solution notebook) with the outputs stored in ``path``, for a rebuild
+    that changes only metadata, markdown or cells without outputs (no execution). A code cell
+    whose source changed and that had outputs needs an executing build: that is an error."""
+    import nbformat
+
+    stored = nbformat.read(path, 4)
+    if len(stored.cells) != len(fresh.cells):
+        raise ValueError(f"{path.name}: {len(stored.cells)} cells stored, {len(fresh.cells)} now: build with execution")
+    changed = []
+    for i, (old, new) in enumerate(zip(stored.cells, fresh.cells)):
+        if new.cell_type != "code" or old.cell_type != "code":
+            continue
+        if old.source == new.source:
+            new.outputs, new.execution_count = old.outputs, old.execution_count
+        elif old.get("outputs"):
+            changed.append(i)
+    if changed:
+        raise ValueError(f"{path.name}: cells {changed} changed and had outputs: build with execution")
+    return fresh
+
+
+def build(only: list[str] | None = None, execute: bool = True, keep_outputs: bool = False) -> None:
+    """Write the student notebook and the (executed) solution notebook of each source; with
+    ``keep_outputs``, the solution keeps its stored outputs instead (see :func:`with_stored_outputs`)."""
     import nbformat
 
     from .runner import execute_notebook
@@ -177,7 +230,9 @@ def build(only: list[str] | None = None, execute: bool = True) -> None:
     for src in chosen:
         nbformat.write(student_notebook(src), student_path(src))
         solution = solution_notebook(src)
-        if execute:
+        if keep_outputs:
+            solution = with_stored_outputs(solution, solution_path(src))
+        elif execute:
             run = execute_notebook(solution, cwd=SOLUTIONS_DIR)
             solution = run.notebook
             print(f"built {src.stem}: {run.wall_s:.1f} s, peak {run.peak_mb:.0f} MB, "

@@ -27,6 +27,10 @@ def test_to_student_replaces_marked_code_with_a_todo_stub():
     student = build.to_student(code)
     assert "return x + y" not in student and "y = 1" in student
     assert "    # TODO: add one\n    raise NotImplementedError('Exercise: add one')" in student
+    long = "apply " + ", then ".join(f"step {i}" for i in range(20))
+    wrapped = build.to_student(f"def f(x):\n    # BEGIN SOLUTION: {long}\n    return x\n    # END SOLUTION\n")
+    assert max(map(len, wrapped.splitlines())) <= build.TODO_WIDTH and "#       " in wrapped
+    assert " ".join(line.strip("# ").removeprefix("TODO: ") for line in wrapped.splitlines()[1:-1]) == long
     quoted = build.to_student('def f(c):\n    # BEGIN SOLUTION: read c["x"]\n    return c["x"]\n    # END SOLUTION')
     ast.parse(quoted)  # quotes in the TODO text must not break the stub
     assert build.to_solution(code) == "def f(x):\n    y = 1\n    return x + y"
@@ -61,18 +65,35 @@ def test_solution_notebook_has_outputs(src):
     assert any(c.get("outputs") for c in solution.cells if c.cell_type == "code")
 
 
-def _pins_in_first_cell(path):
-    first = nbformat.read(path, 4).cells[0].source
-    return eval(re.search(r"PINS = (\[.*?\])", first, re.S).group(1))
-
-
 @pytest.mark.parametrize("path", sorted(REPO_ROOT.glob("notebooks/**/[0-9][0-9]_*.ipynb")), ids=lambda p: p.name)
-def test_colab_install_cell_matches_requirements(path):
-    requirements = build.requirement_pins()
-    pins = _pins_in_first_cell(path)
-    assert pins == [p for p in requirements if not p.startswith("torch==")]
-    assert "torch==2.13.0" in requirements, "torch must stay pinned (an unpinned torch pulls GBs of CUDA wheels)"
-    assert not any(p.startswith("torch==") for p in pins), "Colab keeps its own torch"
+def test_colab_cell_clones_the_published_repo_and_installs_requirements_without_torch(path):
+    first = nbformat.read(path, 4).cells[0].source
+    assert first == build.colab_cell_source()
+    assert f'REPO = "{build.course_repo()}"' in first and "grep -v '^torch==' requirements.txt" in first
+    assert first.startswith("# Google Colab only") and "skip this cell" in first.splitlines()[0]
+    assert max(map(len, first.splitlines())) <= 110
+    assert "torch==2.13.0" in build.requirement_pins(), "torch must stay pinned (an unpinned torch pulls GBs of CUDA wheels)"
+
+
+def test_published_location_is_one_setting_that_the_badges_follow():
+    slug = build.github_slug()
+    readme = (REPO_ROOT / "README.md").read_text()
+    binder = re.findall(r"mybinder\.org/v2/gh/([^/]+/[^/]+)/", readme)
+    colab = re.findall(r"colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/", readme)
+    assert binder and colab, "the README has a Binder badge and Colab badges"
+    assert set(binder) == set(colab) == {slug}, (
+        f"README badges point at {set(binder) | set(colab)}, pyproject.toml's [project.urls] Repository at {slug}")
+    for name in re.findall(r"colab\.research\.google\.com/github/[^/]+/[^/]+/blob/main/(notebooks/[\w.]+\.ipynb)", readme):
+        assert (REPO_ROOT / name).exists(), f"a Colab badge opens {name}, which does not exist"
+
+
+def test_published_location_must_be_a_github_url(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\n\n[project.urls]\nRepository = "https://example.com/x"\n')
+    with pytest.raises(ValueError, match="set \\[project.urls\\] Repository"):
+        build.course_repo(pyproject)
+    pyproject.write_text('[project]\nname = "x"\n\n[project.urls]\nRepository = "https://github.com/me/course"\n')
+    assert build.course_repo(pyproject) == "https://github.com/me/course"
 
 
 def test_requirements_are_pinned_and_locked():
@@ -133,3 +154,36 @@ def test_paths_may_be_strings(tmp_path):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("# pins\nsix==1.16.0  # comment\n--extra-index-url x\n")
     assert build.requirement_pins(str(requirements)) == ["six==1.16.0"]
+
+
+def test_keep_outputs_rebuild_copies_stored_outputs_and_refuses_changed_cells(tmp_path):
+    src = tmp_path / "07_demo.py"
+    src.write_text("# %%\nprint(1)\n\n# %% [markdown]\n# text\n")
+    stored = build.solution_notebook(src)
+    stored.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    path = tmp_path / "07_demo.ipynb"
+    nbformat.write(stored, path)
+    src.write_text('# %% tags=["trained"]\nprint(1)\n\n# %% [markdown]\n# other text\n')
+    kept = build.with_stored_outputs(build.solution_notebook(src), path)
+    assert kept.cells[1].outputs[0]["text"] == "1\n" and kept.cells[1].metadata["tags"] == ["trained"]
+    src.write_text("# %%\nprint(2)\n\n# %% [markdown]\n# text\n")
+    with pytest.raises(ValueError, match="changed and had outputs: build with execution"):
+        build.with_stored_outputs(build.solution_notebook(src), path)
+
+
+def test_work_copies_are_made_once_and_never_overwritten_when_edited(tmp_path):
+    from course_lib.workspace import update_work
+
+    source, work = tmp_path / "notebooks", tmp_path / "work"
+    source.mkdir()
+    (source / "00_a.ipynb").write_text("v1")
+    (source / "01_b.ipynb").write_text("v1")
+    assert update_work(work, source) == {"00_a.ipynb": "new", "01_b.ipynb": "new"}
+    (work / "00_a.ipynb").write_text("my edits")
+    (source / "00_a.ipynb").write_text("v2")
+    (source / "01_b.ipynb").write_text("v2")
+    (source / "02_c.ipynb").write_text("v1")
+    assert update_work(work, source) == {"00_a.ipynb": "kept", "01_b.ipynb": "updated", "02_c.ipynb": "new"}
+    assert (work / "00_a.ipynb").read_text() == "my edits" and (work / "01_b.ipynb").read_text() == "v2"
+    assert update_work(str(work), str(source))["01_b.ipynb"] == "unchanged"
+    assert "work/" in (REPO_ROOT / ".gitignore").read_text().split()

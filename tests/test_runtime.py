@@ -59,3 +59,32 @@ def test_set_seed_accepts_numpy_integers():
     assert torch.equal(a, torch.rand(3))
     with pytest.raises(ValueError, match="non-negative int"):
         set_seed(True)
+
+
+def test_setup_picks_the_cpu_torch_build_without_an_nvidia_gpu(monkeypatch, tmp_path):
+    from course_lib import setup_env
+
+    monkeypatch.setattr(setup_env.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(setup_env, "has_nvidia_gpu", lambda: False)
+    assert setup_env.torch_choice("auto") == "cpu"
+    monkeypatch.setattr(setup_env, "has_nvidia_gpu", lambda: True)
+    assert setup_env.torch_choice("auto") == "cuda"
+    assert setup_env.torch_choice("cpu") == "cpu"
+    monkeypatch.setattr(setup_env.platform, "system", lambda: "Darwin")
+    assert setup_env.torch_choice("auto") == "pypi"
+    with pytest.raises(SystemExit, match="TORCH must be"):
+        setup_env.torch_choice("rocm")
+    # the stamp records the choice, so that a changed choice rebuilds the environment
+    (tmp_path / ".installed").write_text("cuda\n# torch build installed: cuda\n")
+    assert setup_env.installed_choice(tmp_path) == "cuda"
+    assert setup_env.installed_choice(tmp_path / "missing") is None
+
+
+def test_an_unreachable_index_is_detected_quickly():
+    import time
+
+    from course_lib import setup_env
+
+    start = time.perf_counter()
+    assert setup_env.reachable("http://127.0.0.1:9/whl/cpu", timeout=2) is False
+    assert time.perf_counter() - start < 5
