@@ -20,9 +20,9 @@ def unknown_words(tokenizer, texts: list[str]) -> list[str]:
 
 
 def nearest_words(word: str, vocabulary: list[str], n: int = 3) -> list[str]:
-    """Known words closest to ``word``: a different capitalisation first, then similar spellings."""
+    """Known words closest to ``word``: the same word capitalised differently, else similar spellings."""
     same = [w for w in vocabulary if w.lower() == word.lower()]
-    return (same + [w for w in difflib.get_close_matches(word, vocabulary, n=n, cutoff=0.6) if w not in same])[:n]
+    return same or difflib.get_close_matches(word, vocabulary, n=n, cutoff=0.6)
 
 
 class WorldLM(HookedTransformer):
