@@ -2,6 +2,7 @@
 alternatives, reject plausible mistakes with the right hint), the sparse scoring pipeline against the
 exercises' dense definitions, the baselines' matched density, the absorption toy, the predicates'
 ground truth, and the extra SAEs' build and damage handling."""
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -353,3 +354,70 @@ def test_toy_hierarchy_shows_absorption(seed):
     assert r["parent fires, child active"] <= 0.05
     assert r["child fires, child active"] >= 0.95
     assert r["child latent · parent feature"] > 0.5, "the child latent carries the parent's direction"
+
+
+# ----------------------------------------------------------------------------- real world text
+@pytest.fixture(scope="module")
+def world():
+    from course_lib.sae import load_world_sae
+    from course_lib.world import load_world_model
+
+    model = load_world_model(device="cpu")
+    return model, load_world_sae(2, device="cpu"), lb.collect(model, lb.CollectConfig(n_docs=80, seed=2000))
+
+
+def test_labelled_tokens_drop_specials_and_align_next_token_labels(world):
+    model, _, data = world
+    assert not set(data.str_tokens) & {"<bos>", "<eos>", "<pad>"}
+    assert set(data.labels["pos"]).isdisjoint({"BOS", "EOS", "PAD"})
+    for i in range(len(data) - 1):
+        if data.doc[i + 1] == data.doc[i] and data.col[i + 1] == data.col[i] + 1:
+            assert data.labels["next token"][i] == data.str_tokens[i + 1]
+            assert data.labels["next pos"][i] == data.labels["pos"][i + 1]
+    assert data.resid.shape == (len(data), model.cfg.d_model) and data.mlp.shape == (len(data), model.cfg.d_mlp)
+    assert set(data.resid_at) == {1, 2, 3} and torch.equal(data.resid_at[2], data.resid)
+    assert 0.3 < data.train.mean() < 0.7 and not (set(data.doc[data.train]) & set(data.doc[~data.train]))
+    with torch.no_grad():  # the kept activations are the model's at those positions
+        _, cache = model.run_with_cache(torch.tensor([model.tokenizer.convert_tokens_to_ids(list(data.rows[0]))]))
+    first = np.nonzero(data.doc == 0)[0]
+    torch.testing.assert_close(data.resid[first], cache[data.hook][0, data.col[first]], atol=1e-4, rtol=1e-4)
+
+
+def test_predicates_are_the_grammar_labels(world):
+    _, _, data = world
+    preds = lb.build_predicates(data, min_support=3)
+    support = preds.matrix[torch.from_numpy(data.train)].sum(0)
+    assert (support >= 3).all()
+    j = preds.index("pos = NOUN")
+    assert torch.equal(preds.matrix[:, j], torch.from_numpy(data.labels["pos"] == "NOUN"))
+    conj = [n for n in preds.names if n.startswith("pos = NOUN & topic = ")]
+    assert conj and all(preds.matrix[:, preds.index(c)].le(preds.matrix[:, j]).all() for c in conj)
+    assert any(n.startswith("next token = ") for n in preds.names)
+    with pytest.raises(KeyError, match="no predicate"):
+        preds.index("topic = cars")
+
+
+def test_sae_units_are_the_sae_code(world):
+    _, sae, data = world
+    units = un.sae_units(sae, data.resid)
+    with torch.no_grad():
+        torch.testing.assert_close(units.acts.to_dense(), sae.encode(data.resid))
+    assert torch.allclose(units.density().sum(), torch.tensor(float(sae.cfg.k)), atol=0.01)
+
+
+# ----------------------------------------------------------------------------- the extra SAEs
+def test_extra_sae_build_writes_a_checked_folder(tmp_path):
+    from course_lib.artifacts import ArtifactError
+    from course_lib.interpretation import saes
+    from course_lib.sae.world import WORLD_SAE
+
+    root = tmp_path / "interpretation"
+    tiny = dataclasses.replace(WORLD_SAE, steps=3, train_docs=300, eval_docs=20, batch_size=256)
+    metrics = saes.build(root, saes.EXTRA_SAES[:1], tiny, progress=False)
+    assert set(metrics["saes"]) == {"layer2_w256"} and (root / "README.md").exists()
+    assert saes.load_extra_sae("layer2_w256", device="cpu", root=root).cfg.d_sae == 256
+    with pytest.raises(ValueError, match="no extra SAE"):
+        saes.load_extra_sae("layer9", root=root)
+    (root / "layer2_w256" / "cfg.json").write_text("{}")
+    with pytest.raises(ArtifactError, match="python -m course_lib.interpretation build"):
+        saes.load_extra_sae("layer2_w256", root=root)

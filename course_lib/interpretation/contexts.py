@@ -39,18 +39,17 @@ def logit_effects(model, direction):
     return (centred * model.ln_final.w) @ model.W_U
 
 
-def label_panel(labels: dict, fires: np.ndarray, fields, rows=None, top: int = 3) -> list:
+def label_panel(labels: dict, fires: np.ndarray, fields, top: int = 3) -> list:
     """Ground-truth panel: for each field, the values most over-represented where the latent fires,
-    as (field, value, P(value | fires), P(value)) rows (``rows`` restricts the tokens)."""
-    rows = np.arange(len(fires)) if rows is None else rows
+    as (field, value, P(value | fires), P(value)) rows."""
     out = []
+    if not fires.any():
+        return out
     for field in fields:
-        column, f = labels[field][rows], fires[rows]
-        if not f.any():
-            continue
-        values, counts = np.unique(np.asarray([str(v) for v in column[f]]), return_counts=True)
-        as_str = np.asarray([str(v) for v in column])
-        stats = [(counts[i] / f.sum(), (as_str == v).mean(), v) for i, v in enumerate(values) if v not in ("None", "False")]
+        as_str = np.asarray([str(v) for v in labels[field]])
+        values, counts = np.unique(as_str[fires], return_counts=True)
+        stats = [(counts[i] / fires.sum(), (as_str == v).mean(), v) for i, v in enumerate(values)
+                 if v not in ("None", "False")]
         stats.sort(key=lambda s: -(s[0] - s[1]))
         out += [(field, v, p, base) for p, base, v in stats[:top]]
     return out

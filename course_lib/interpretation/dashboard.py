@@ -121,13 +121,3 @@ def feature_browser(units, data, model, W_dec, scores, preds, start: int = 0):
     box = w.VBox([w.HBox([latent, query]), found, out])
     display(box)
     return box
-
-
-def summary_frame(rows: dict) -> str:
-    """A small HTML table from {row name: {column: number}}."""
-    cols = list(next(iter(rows.values())))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr><td>" + html.escape(r) + "</td>" + "".join(
-        f"<td>{v:.3f}</td>" if isinstance(v, (float, np.floating)) else f"<td>{v}</td>" for v in vals.values()) + "</tr>"
-                   for r, vals in rows.items())
-    return f"<table><tr><th></th>{head}</tr>{body}</table>"

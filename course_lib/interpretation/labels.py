@@ -71,7 +71,7 @@ class LabelledTokens:
 def collect(model, config: CollectConfig = CollectConfig()) -> LabelledTokens:
     """Run the world LM on ``config.n_docs`` held-out documents and keep the text tokens' residual
     stream, MLP neurons and labels."""
-    from transformer_lens.utils import get_act_name
+    from transformer_lens.utilities import get_act_name
 
     from ..world.data import world_tokens
 
