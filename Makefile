@@ -15,6 +15,7 @@ NO_BROWSER  ?=
 LAB_ARGS    ?=
 PYTEST      = $(PY) -m pytest -p no:cacheprovider
 NOTEBOOK_TESTS = -m notebook tests/test_notebook_outputs.py
+PLAYWRIGHT  ?= playwright==1.65.2
 
 TORCH_CHOICE := $(shell $(PYTHON) -m course_lib.setup_env choice $(TORCH) 2>/dev/null || echo $(TORCH))
 INSTALLED    := $(shell head -n 1 $(STAMP) 2>/dev/null)
@@ -45,6 +46,15 @@ test-portable: $(STAMP)  ## the notebook suite under ATEN_CPU_CAPABILITY=default
 	echo "== this CPU's own capability, 2 threads per kernel"; \
 	COURSE_KERNEL_THREADS=2 $(PYTEST) -n 1 $(NOTEBOOK_TESTS) || failed="$$failed 2-threads"; \
 	if [ -n "$$failed" ]; then echo "test-portable FAILED under:$$failed"; exit 1; fi; echo "test-portable: all passed"
+
+# A student's session in a real browser: JupyterLab headless + Debian's Chromium driven by Playwright
+# (installed here when missing; Chromium only as root with apt-get, else the test says it is skipped).
+test-browser: $(STAMP)  ## run student notebooks in headless Chromium: no errors, figures, live slider (build/browser/)
+	@$(PY) -c 'import playwright' 2>/dev/null || $(PY) -m pip install --progress-bar on $(PLAYWRIGHT)
+	@test -x /usr/bin/chromium || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "no /usr/bin/chromium, and no root + apt-get to install it: the browser test will be skipped"; fi; }
+	$(PYTEST) -m browser -rs tests/browser
 
 setup: $(STAMP)
 

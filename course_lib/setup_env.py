@@ -117,14 +117,31 @@ def install(venv: Path, choice: str, index: str | None = None) -> None:
     print(f"{venv}/ is ready ({time.perf_counter() - start:.0f} s; torch {build} build).", flush=True)
 
 
+LAB_SETTINGS = {  # JupyterLab defaults for the course's environment (overrides.json)
+    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},  # no "Select Kernel" dialog
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},  # no "Jupyter news?" pop-up
+}
+
+
 def register_kernel(python: str) -> None:
     """Install the course kernel into the environment (``--sys-prefix``) under its own name and as
     ``python3``: the notebooks name ``python3`` (what Colab and Binder know), so inside the
     course's environment they open in the course kernel (one thread, seeded hashing, network
-    blocked), and anywhere else in the ordinary Python 3 kernel."""
+    blocked), and anywhere else in the ordinary Python 3 kernel. Also sets JupyterLab's defaults
+    for the environment: start the notebook's kernel without asking, no news pop-up."""
+    import json
+
     for name in ("course-offline", "python3"):
         _run([python, "-m", "jupyter", "kernelspec", "install", "--sys-prefix", "--replace", "--name", name,
               str(KERNEL_DIR)])
+    prefix = subprocess.run([python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    overrides = Path(prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    overrides.parent.mkdir(parents=True, exist_ok=True)
+    settings = json.loads(overrides.read_text()) if overrides.exists() else {}
+    for plugin, values in LAB_SETTINGS.items():
+        settings.setdefault(plugin, {}).update(values)
+    overrides.write_text(json.dumps(settings, indent=2) + "\n")
 
 
 def main(argv=None) -> int:

@@ -2,10 +2,13 @@
 within the tolerances of :mod:`course_lib.outputs`; every student notebook runs top to bottom with
 its stubs untouched. The notebook runs are marked ``notebook`` (``make test`` runs them after the
 unit tests, two in parallel); the comparer's own unit tests are not."""
+import json
+
 import nbformat
 import pytest
 
 from course_lib import build, outputs
+from course_lib.paths import BUILD_DIR
 from course_lib.runner import execute_notebook
 
 SOURCES = build.sources()
@@ -126,6 +129,7 @@ def test_solution_notebook_reproduces_its_stored_outputs(src):
     path = build.solution_path(src)
     stored = nbformat.read(path, 4)
     run = execute_notebook(stored, cwd=path.parent)
+    _record(path, "solution", run)
     differences = outputs.compare_notebooks(stored, run.notebook)
     assert not differences, (f"{path.name}: {len(differences)} cell(s) differ from the stored outputs "
                              f"(tag a cell that prints trained results `# %% tags=[\"trained\"]`; "
@@ -136,4 +140,14 @@ def test_solution_notebook_reproduces_its_stored_outputs(src):
 @pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
 def test_student_notebook_runs_with_its_stubs(src):
     path = build.student_path(src)
-    execute_notebook(nbformat.read(path, 4), cwd=path.parent)  # raises CellExecutionError on any error
+    run = execute_notebook(nbformat.read(path, 4), cwd=path.parent)  # raises CellExecutionError on any error
+    _record(path, "student", run)
+
+
+def _record(path, kind, run):
+    """Wall time, peak memory and the memory the kernel still holds after the run (what an open
+    notebook keeps on Binder), in build/notebook-runs/."""
+    folder = BUILD_DIR / "notebook-runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{path.stem}.{kind}.json").write_text(json.dumps(
+        {"wall_s": round(run.wall_s, 1), "peak_mb": round(run.peak_mb), "after_mb": run.rss_mb and round(run.rss_mb)}))

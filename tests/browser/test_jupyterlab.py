@@ -7,6 +7,7 @@ Run with ``make test-browser`` (installs Playwright and, as root, Debian's Chrom
 Skipped, saying why, only where no browser can be had."""
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -84,18 +85,36 @@ def lab(tmp_path_factory):
 
 
 def _run_all_and_save(page, name: str, lab) -> nbformat.NotebookNode:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{lab['base']}/lab/tree/{name}.ipynb?token={lab['token']}")
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
+    select = page.locator(".jp-Dialog button:has-text('Select')")  # JupyterLab may ask which kernel:
+    try:                                                            # its preselected choice is the course kernel
+        select.wait_for(timeout=10_000)
+        assert "course, network blocked" in page.locator(".jp-Dialog select").input_value() + \
+            page.locator(".jp-Dialog select option:checked").inner_text()
+        select.click()
+    except PlaywrightTimeout:
+        pass
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    assert "course, network blocked" in page.locator(".jp-KernelStatus, .jp-Toolbar-kernelName").first.inner_text()
     path = lab["work"] / f"{name}.ipynb"
     before = path.stat().st_mtime
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-    page.wait_for_function(
-        """() => {
-            const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
-            return prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
-        }""", timeout=600_000, polling=1000)
+    deadline, prompts = time.monotonic() + 600, []
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        prompts = page.eval_on_selector_all(".jp-Notebook .jp-CodeCell .jp-InputPrompt",
+                                            "els => els.map(e => e.textContent.trim())")
+        if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
+            break
+    else:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}_timeout.png"), full_page=True)
+        pytest.fail(f"{name}: not every cell ran within 600 s; prompts {prompts}; "
+                    f"screenshot {SHOTS / f'{name}_timeout.png'}; server log {lab['log'].read_text()[-2000:]}")
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     page.keyboard.press("Control+s")
     for _ in range(60):
