@@ -458,13 +458,27 @@ def test_extra_file_and_invalid_metrics_name_the_rebuild_command(tmp_path):
 def test_card_reports_ce_increase_kl_and_bos(tmp_path):
     m = dict(hook="blocks.2.hook_resid_pre", d_sae=1024, k=16, L0=16.0, FVU=0.0481, dead=0.01, CE_clean=0.7544,
              CE_sae=0.7561, CE_zero_ablation=8.27, CE_recovered=0.99977, CE_increase=0.0017, KL=0.00213, tokens=30000,
-             predictions=29000)
+             predictions=29000, baseline_pca16=dict(FVU=0.2, CE_sae=0.9, CE_increase=0.15, CE_recovered=0.98, KL=0.16))
     config = sw.WorldSAEConfig()
     sw.write_card(tmp_path, dict(config=dataclasses.asdict(config), eval=dict(docs=1500, seed=1000), layers={"2": m}))
     card = (tmp_path / sw.CARD_FILE).read_text()
     assert sw.REBUILD in card and "BOS positions are excluded from every figure" in card
     assert "| 0.0017 | 0.9998 | 0.0021 |" in card and "CE increase (nats)" in card and "KL (nats)" in card
+    assert "| 2 | 0.200 | 0.9000 | 0.1500 | 0.9800 | 0.1600 |" in card  # the PCA yardstick
     assert sw.REBUILD in (sw.SAE_DIR / sw.CARD_FILE).read_text()
+
+
+def test_pca_baseline_is_a_yardstick_the_sae_beats(world_model):
+    tokens = sw.eval_tokens(world_model, n_docs=60)
+    pca = sw.pca_baseline(world_model, 2, n_components=16, n_docs=200)
+    assert pca.cfg.d_sae == 16 and torch.allclose(pca.components @ pca.components.T, torch.eye(16), atol=1e-4)
+    base = sw.evaluate_world_sae(world_model, pca, tokens)
+    full = sw.evaluate_world_sae(world_model, sw.pca_baseline(world_model, 2, n_components=128, n_docs=200), tokens)
+    assert full["FVU"] < 1e-4 and abs(full["CE_increase"]) < 1e-3  # all components: (almost) the identity
+    sae = sw.evaluate_world_sae(world_model, sw.load_world_sae(2, device="cpu"), tokens)
+    assert sae["KL"] < base["KL"] and sae["FVU"] < base["FVU"] and base["CE_recovered"] > 0.5
+    with pytest.raises(ValueError, match="n_components must be at most"):
+        sw.pca_baseline(world_model, 2, n_components=200, n_docs=20)
 
 
 def test_footprint_matches_opensae_checkpoint_size():
@@ -506,7 +520,7 @@ def test_build_writes_a_verified_folder_and_keeps_the_old_one_on_failure(tmp_pat
     metrics = sw.build_world_saes(root, config=tiny, progress=False)
     assert metrics["config"]["d_sae"] == 32 and set(metrics["layers"]) == {"2"}
     assert sw.load_world_sae(2, device="cpu", root=root).cfg.d_sae == 32
-    assert "CE increase (nats)" in (root / sw.CARD_FILE).read_text()
+    assert "CE increase (nats)" in (root / sw.CARD_FILE).read_text() and "baseline_pca16" in metrics["layers"]["2"]
     before = (root / "checksums.json").read_text()
     with pytest.raises(ValueError, match="layer must be an int"):
         sw.build_world_saes(root, layers=(7,), config=tiny, progress=False)

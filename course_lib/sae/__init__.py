@@ -27,7 +27,7 @@ _EXPORTS = {
     "WorldSAEConfig": "world", "WORLD_SAE": "world", "LIVE_SAE": "world", "load_world_sae": "world",
     "eval_tokens": "world", "evaluate_world_sae": "world", "sae_transformer": "world", "text_positions": "world",
     "train_world_sae": "world",
-    "world_sae_metrics": "world",
+    "world_sae_metrics": "world", "pca_baseline": "world",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -27,6 +27,7 @@ SAE_DIR = DATA_DIR / "sae"
 REBUILD = "python -m course_lib.sae train-world"
 METRICS_FILE, CARD_FILE = "metrics.json", "SAE_CARD.md"
 LAYERS = (2,)  # layers with a shipped SAE
+BASELINE_KEYS = ("FVU", "CE_sae", "CE_increase", "CE_recovered", "KL")  # reported for the PCA yardstick
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +187,45 @@ def train_world_sae(model, layer: int = 2, config: WorldSAEConfig = WORLD_SAE, p
         return SAE.load_from_disk(tmp, device=str(model.cfg.device)).eval()
 
 
+@dataclasses.dataclass
+class PCABaseline:
+    """The best rank-``n`` linear reconstruction of the activations at ``hook`` (their top principal
+    components), with the SAE interface :func:`evaluate_world_sae` needs: a yardstick for the figures."""
+
+    hook: str
+    mean: object  # [d_model]
+    components: object  # [n, d_model], orthonormal rows
+
+    @property
+    def cfg(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(d_sae=len(self.components), metadata=SimpleNamespace(hook_name=self.hook))
+
+    def encode(self, x):
+        return (x - self.mean) @ self.components.T
+
+    def decode(self, f):
+        return f @ self.components + self.mean
+
+
+def pca_baseline(model, layer: int = 2, n_components: int = 16, n_docs: int = 3000, seed: int = 0) -> PCABaseline:
+    """Fit :class:`PCABaseline` on the activations of ``n_docs`` training documents (seed ``seed``)."""
+    import torch
+
+    from ..world.data import world_tokens
+
+    hook, n = hook_name(layer), as_int(n_components, "n_components")
+    tokens = world_tokens(as_int(n_docs, "n_docs"), as_int(seed, "seed", 0), n_ctx=model.cfg.n_ctx,
+                          vocab=model.tokenizer.get_vocab(), with_labels=False).tokens
+    acts = collect_activations(model, tokens, hook).double()
+    mean = acts.mean(0)
+    if not n <= acts.shape[1]:
+        raise ValueError(f"n_components must be at most d_model = {acts.shape[1]}, got {n}")
+    components = torch.linalg.svd(acts - mean, full_matrices=False).Vh[:n]
+    return PCABaseline(hook, mean.float().to(model.cfg.device), components.float().to(model.cfg.device))
+
+
 def evaluate_world_sae(model, sae, tokens, batch_size: int = 32) -> dict:
     """Splice ``sae`` into the model at every position (no error term) and measure, averaged over
     the text positions (not BOS, not padding; see the module docstring): L0, FVU, dead fraction
@@ -246,6 +286,13 @@ def write_card(root, metrics: dict) -> None:
         lines.append(f"| {layer} | `{m['hook']}` | {m['d_sae']} | {m['k']} | {m['L0']:.1f} | {m['FVU']:.3f} | "
                      f"{m['dead']:.3f} | {m['CE_clean']:.4f} | {m['CE_sae']:.4f} | {m['CE_zero_ablation']:.3f} | "
                      f"{m['CE_increase']:.4f} | {m['CE_recovered']:.4f} | {m['KL']:.4f} |")
+    lines += ["", "For scale, the best rank-16 linear reconstruction (the top 16 principal components of the activations,",
+              "fitted on 3000 training documents) on the same positions:", "",
+              "| layer | FVU | CE with it | CE increase (nats) | CE recovered | KL (nats) |", "|---|---|---|---|---|---|"]
+    for layer, m in metrics["layers"].items():
+        b = m["baseline_pca16"]
+        lines.append(f"| {layer} | {b['FVU']:.3f} | {b['CE_sae']:.4f} | {b['CE_increase']:.4f} | "
+                     f"{b['CE_recovered']:.4f} | {b['KL']:.4f} |")
     lines += ["", f"Evaluated on {e['docs']} held-out documents (seed {e['seed']}): {m['tokens']} text positions, "
               f"{m['predictions']} next-token predictions.", "",
               "CE-loss recovered barely discriminates between SAEs (it divides by the large damage of zero-ablation),",
@@ -279,6 +326,10 @@ def build_world_saes(root=SAE_DIR, layers=LAYERS, config: WorldSAEConfig = WORLD
                                                  **{k: round(v, 5) for k, v in m.items()})
             if progress:
                 print(f"layer {layer}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items()))
+        set_seed(config.seed)
+        for layer in layers:
+            m = evaluate_world_sae(model, pca_baseline(model, layer), tokens)
+            metrics["layers"][str(layer)]["baseline_pca16"] = {k: round(m[k], 5) for k in BASELINE_KEYS}
         (new / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         write_card(new, metrics)
         write_checksums(new)

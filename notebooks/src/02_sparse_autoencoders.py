@@ -388,9 +388,8 @@ assert fit["r2"] > 0.95 and abs(fit["exponent"] - (-0.185)) < 0.02
 #
 # $$\text{CE-loss recovered} = \frac{CE_{\text{zero-abl}} - CE_{\text{SAE}}}{CE_{\text{zero-abl}} - CE_{\text{clean}}}.$$
 #
-# The ratio divides by the damage of zero-ablation, which is huge, so almost any decent
-# reconstruction scores close to 1 (even a 16-component PCA of these activations scores about
-# 0.85). Report it together with the **absolute CE increase** $CE_{\text{SAE}} - CE_{\text{clean}}$
+# The ratio divides by the damage of zero-ablation, which is huge, so even a crude reconstruction
+# scores close to 1 (a yardstick below shows it). Report it together with the **absolute CE increase** $CE_{\text{SAE}} - CE_{\text{clean}}$
 # (nats per token) and the **KL divergence** of the spliced model's next-token distribution from
 # the clean one's (nats per token): they say how much the predictions actually move.
 #
@@ -406,8 +405,8 @@ def ce_loss_recovered(ce_clean, ce_sae, ce_zero):
 ce_loss_recovered = checks.check_ce_loss_recovered(ce_loss_recovered)
 
 # %% tags=["trained"] tolerance={"rtol": 0.02, "atol": 0.002}
-from course_lib.sae import (LIVE_SAE, eval_tokens, evaluate_world_sae, load_world_sae, sae_transformer, text_positions,
-                            train_world_sae)
+from course_lib.sae import (LIVE_SAE, eval_tokens, evaluate_world_sae, load_world_sae, pca_baseline, sae_transformer,
+                            text_positions, train_world_sae)
 from course_lib.world import load_world_model
 
 model = load_world_model()
@@ -426,6 +425,20 @@ print(f"CE-loss recovered   {recovered:.4f}")
 # the shipped SAE's results (the tolerances hold on any CPU and for a rebuilt SAE)
 assert world["L0"] == world_sae.cfg.k and world["FVU"] < 0.1 and world["dead"] < 0.05
 assert recovered > 0.99 and abs(world["CE_increase"]) < 0.01 and world["KL"] < 0.01
+
+# %% [markdown]
+# How much does "close to 1" mean? A yardstick: the best *linear* reconstruction of rank 16 — the
+# top 16 principal components of the activations (fitted on 3,000 training documents) — scored the
+# same way, next to the SAE with its 16 active latents:
+
+# %% tags=["trained"] tolerance={"rtol": 0.05, "atol": 0.002}
+pca = pca_baseline(model, layer=2, n_components=16)
+base = evaluate_world_sae(model, pca, tokens)
+print(f"{'':19s} {'SAE':>9s} {'PCA-16':>9s}")
+for key, label in (("FVU", "FVU"), ("CE_increase", "CE increase (nats)"), ("KL", "KL (nats)"),
+                   ("CE_recovered", "CE-loss recovered")):
+    print(f"{label:19s} {world[key]:9.3g} {base[key]:9.3g}")
+assert base["CE_recovered"] > 0.5 and base["KL"] > 10 * world["KL"]  # a crude reconstruction still scores high
 
 # %% [markdown]
 # Compare with the published ranges for SAEs on Pythia-70m (32k latents): variance explained
