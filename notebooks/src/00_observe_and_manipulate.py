@@ -79,9 +79,11 @@ def complete(prompt, n_tokens=1):
     return model.to_string(tokens[0, -n_tokens:])
 
 
-for prompt in ("Dallas is a city in", "Oakland is a city in", "The capital of Texas is",
-               "The capital of the state containing Dallas is"):
+answers = {"Dallas is a city in": "Texas", "Oakland is a city in": "California", "The capital of Texas is": "Austin",
+           "The capital of the state containing Dallas is": "Austin"}
+for prompt in answers:
     print(f"{prompt} → {complete(prompt)}")
+assert all(complete(prompt) == answer for prompt, answer in answers.items())
 
 # %% [markdown]
 # ## 2. Observe: `run_with_cache` and hook points
@@ -309,18 +311,32 @@ plt.show()
 print("patching score (rows: before each block; columns: positions):")
 print((grid.round(decimals=2) + 0.0).numpy())  # + 0.0 turns -0.0 into 0.0
 
+# %%
+# The claims of the next paragraphs, checked on this model (a rebuilt world LM must still satisfy them).
+attending = int(cache["pattern", 0][0, :, -1, 1].argmax())  # the block-0 head attending most to 'Dallas'
+hurting = min(effects, key=lambda name: effects[name] if name.startswith("L") else float("inf"))
+decodable = next(stage for stage, p in enumerate(p_correct.mean(1).tolist()) if p > 0.5)  # 0 = the embedding
+print(f"the head attending most to 'Dallas': L0H{attending}; the head whose ablation hurts most: {hurting}")
+print(f"the correct state is first decodable (mean P > 0.5 under the logit lens) after block {decodable - 1}")
+assert hurting == f"L0H{attending}"
+assert abs(grid[0, 1] - 1) < 0.05 and (grid[0, 2:].abs() < 0.05).all(), "before block 0: only the city position"
+assert grid[1, -1] > 0.5, "before block 1: mostly at the last position"
+assert decodable >= 2, "decodable only after the information has reached the last position"
+assert effects["MLP0"] < 0.1 * clean_ld, "zeroing MLP 0 destroys the prediction"
+
 # %% [markdown]
 # Read the grid row by row. Before block 0 the information "Dallas, not Oakland" sits only at the
 # city's position: patching there restores Texas completely, patching anywhere else does nothing.
 # Before block 1 it already sits mostly at the **last** position, where the answer is read out:
-# block 0's attention moved it there — head 2 of block 0, the one you saw attending to `Dallas`,
-# and the head whose ablation hurt most. That is a **circuit** for this fact, found by intervention
-# rather than by eyeballing activations: correlation becomes causation.
+# block 0's attention moved it there — the head of block 0 that you saw attending to `Dallas`,
+# which is also the head whose ablation hurt most (both printed above). That is a **circuit** for
+# this fact, found by intervention rather than by eyeballing activations: correlation becomes causation.
 #
-# Compare with the logit lens: the state was *decodable* as Texas only after block 2, although
-# patching shows the information is at the last position right after block 0. Information can be
-# present (causally) before it is readable by a linear read-out in the output basis; blocks 1–3
-# (their MLPs matter in the ablation) turn "the city is Dallas" into "say Texas".
+# Compare with the logit lens: the state became *decodable* as the correct state only after a later
+# block (printed above), although patching shows the information is at the last position right
+# after block 0. Information can be present (causally) before it is readable by a linear read-out
+# in the output basis; the later blocks (their MLPs matter in the ablation) turn "the city is
+# Dallas" into "say Texas".
 #
 # Compare with the ablations, too: zeroing MLP 0 destroys the prediction entirely, yet patching never
 # points at anything specific to Dallas there; MLP 0 is needed for *every* input (it acts as part of
