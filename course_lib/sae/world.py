@@ -209,7 +209,7 @@ class PCABaseline:
         return f @ self.components + self.mean
 
 
-def pca_baseline(model, layer: int = 2, n_components: int = 16, n_docs: int = 3000, seed: int = 0) -> PCABaseline:
+def pca_baseline(model, layer: int = 2, n_components: int = 16, n_docs: int = 1000, seed: int = 0) -> PCABaseline:
     """Fit :class:`PCABaseline` on the activations of ``n_docs`` training documents (seed ``seed``)."""
     import torch
 
@@ -287,7 +287,7 @@ def write_card(root, metrics: dict) -> None:
                      f"{m['dead']:.3f} | {m['CE_clean']:.4f} | {m['CE_sae']:.4f} | {m['CE_zero_ablation']:.3f} | "
                      f"{m['CE_increase']:.4f} | {m['CE_recovered']:.4f} | {m['KL']:.4f} |")
     lines += ["", "For scale, the best rank-16 linear reconstruction (the top 16 principal components of the activations,",
-              "fitted on 3000 training documents) on the same positions:", "",
+              "fitted on 1000 training documents) on the same positions:", "",
               "| layer | FVU | CE with it | CE increase (nats) | CE recovered | KL (nats) |", "|---|---|---|---|---|---|"]
     for layer, m in metrics["layers"].items():
         b = m["baseline_pca16"]
