@@ -455,6 +455,15 @@ def test_extra_file_and_invalid_metrics_name_the_rebuild_command(tmp_path):
         sw.world_sae_metrics(root)
 
 
+def test_an_sae_trained_on_another_world_lm_is_refused(tmp_path):
+    root = _copy_shipped(tmp_path)
+    metrics = json.loads((root / sw.METRICS_FILE).read_text())
+    (root / sw.METRICS_FILE).write_text(json.dumps({**metrics, "world_model_sha256": "0" * 64}))
+    sw.write_checksums(root)
+    with pytest.raises(ArtifactError, match="another world LM.*train-world"):
+        sw.load_world_sae(2, device="cpu", root=root)
+
+
 def test_card_reports_ce_increase_kl_and_bos(tmp_path):
     m = dict(hook="blocks.2.hook_resid_pre", d_sae=1024, k=16, L0=16.0, FVU=0.0481, dead=0.01, CE_clean=0.7544,
              CE_sae=0.7561, CE_zero_ablation=8.27, CE_recovered=0.99977, CE_increase=0.0017, KL=0.00213, tokens=30000,
@@ -518,7 +527,7 @@ def test_build_writes_a_verified_folder_and_keeps_the_old_one_on_failure(tmp_pat
     root = tmp_path / "sae"
     tiny = sw.WorldSAEConfig(d_sae=32, k=4, steps=3, train_docs=40, batch_size=64, eval_docs=10)
     metrics = sw.build_world_saes(root, config=tiny, progress=False)
-    assert metrics["config"]["d_sae"] == 32 and set(metrics["layers"]) == {"2"}
+    assert metrics["config"]["d_sae"] == 32 and set(metrics["layers"]) == {"2"} and len(metrics["world_model_sha256"]) == 64
     assert sw.load_world_sae(2, device="cpu", root=root).cfg.d_sae == 32
     assert "CE increase (nats)" in (root / sw.CARD_FILE).read_text() and "baseline_pca16" in metrics["layers"]["2"]
     before = (root / "checksums.json").read_text()

@@ -19,7 +19,7 @@ import json
 import operator
 from pathlib import Path
 
-from ..artifacts import read_json, verify, write_checksums
+from ..artifacts import ArtifactError, read_json, verify, write_checksums
 from ..paths import DATA_DIR
 from ._validate import as_int
 
@@ -89,7 +89,23 @@ def load_world_sae(layer: int = 2, device=None, root=SAE_DIR):
     if int(layer) not in LAYERS:
         raise ValueError(f"no SAE is shipped for layer {layer}; shipped layers: {LAYERS}")
     verify(root, REBUILD, "world SAE")
+    _check_world_model(read_json(Path(root) / METRICS_FILE, REBUILD), root)
     return SAE.load_from_disk(folder, device=str(device or get_device())).eval()
+
+
+def _world_model_sha256() -> str:
+    from ..artifacts import sha256
+    from ..world.lm import MODEL_FILE, WORLD_DIR
+
+    return sha256(WORLD_DIR / MODEL_FILE)
+
+
+def _check_world_model(metrics: dict, root) -> None:
+    """The SAEs in ``root`` were trained on the world LM now shipped (else they read other activations)."""
+    trained_on = metrics.get("world_model_sha256") if isinstance(metrics, dict) else None
+    if trained_on is not None and trained_on != _world_model_sha256():
+        raise ArtifactError(f"the SAEs in {root} were trained on another world LM than the one in data/world "
+                            f"(it was retrained since): rebuild them with `{REBUILD}`")
 
 
 def world_sae_metrics(root=SAE_DIR) -> dict:
@@ -314,7 +330,7 @@ def build_world_saes(root=SAE_DIR, layers=LAYERS, config: WorldSAEConfig = WORLD
     model = load_world_model(device="cpu")
     tokens = eval_tokens(model, config.eval_docs, config.eval_seed)
     metrics = dict(config=dataclasses.asdict(config), eval=dict(docs=config.eval_docs, seed=config.eval_seed),
-                   layers={})
+                   world_model_sha256=_world_model_sha256(), layers={})
     new = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.building-"))
     try:
         for layer in layers:
