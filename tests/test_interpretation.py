@@ -201,6 +201,23 @@ def _ba_alt_float(pred, truth, weight):
     return 0.5 * (tpr + tnr)
 
 
+def _q_first_tokens_of_each_bin(acts, n_bins, per_bin, generator):  # randperm(k): the bin's k weakest, shuffled
+    firing = torch.nonzero(acts > 0)[:, 0]
+    ordered = firing[acts[firing].argsort()]
+    return [c[torch.randperm(min(per_bin, len(c)), generator=generator)] for c in torch.tensor_split(ordered, n_bins)]
+
+
+def _q_nonzero_tokens(acts, n_bins, per_bin, generator):  # acts != 0 also bins the negative (silent) tokens
+    firing = torch.nonzero(acts)[:, 0]
+    ordered = firing[acts[firing].argsort()]
+    return [c[torch.randperm(len(c), generator=generator)[:per_bin]] for c in torch.tensor_split(ordered, n_bins)]
+
+
+def _ex_inf_no_clamp(f1, support, min_support):
+    best_f1, best = f1.masked_fill(support[None, :] < min_support, float("-inf")).max(dim=1)
+    return best, best_f1
+
+
 CASES = {
     "top_activations": Contract(ch.check_top_activations, cx.top_activations, wrongs=[
         (ch._top_ascending, "Strongest first"),
@@ -221,6 +238,8 @@ CASES = {
         (_q_seeds_global, None),
         (_q_descending_sorted_within, None),
         (_q_top_only, None),
+        (_q_first_tokens_of_each_bin, "randperm(per_bin) only shuffles"),
+        (_q_nonzero_tokens, None),
     ], alternatives=[_q_alt_multinomial, _q_alt_numpy_quantiles]),
     "logit_effects": Contract(ch.check_logit_effects, cx.logit_effects, wrongs=[
         (lambda model, d: (d * model.ln_final.w) @ model.W_U, "centre the direction"),
@@ -249,6 +268,8 @@ CASES = {
         (_ex_hardcoded, None),
         (_ex_best_precision_index_only, None),
         (_ex_argmin, None),
+        (ch._explain_no_clamp, "clamp best_f1 at 0"),
+        (_ex_inf_no_clamp, None),
     ], alternatives=[_ex_alt_inf, _ex_alt_loop]),
     "balanced_accuracy": Contract(ch.check_balanced_accuracy, sc.balanced_accuracy, wrongs=[
         (ch._ba_unweighted, "with its weight"),
@@ -259,6 +280,7 @@ CASES = {
         (_ba_fpr, None),
         (_ba_weights_summed_over_units, None),
         (_ba_inplace, None),
+        (ch._ba_clamp_one, "not at 1"),
     ], alternatives=[_ba_alt_float]),
 }
 globals().update(contract_tests(CASES))

@@ -71,17 +71,18 @@ def _properties(acts, n_bins, per_bin, samples):
     bins = torch.tensor_split(firing[acts[firing].argsort()], n_bins)
     if not isinstance(samples, (list, tuple)) or len(samples) != n_bins:
         return {"bins": f"expected a list of {n_bins} tensors, got {type(samples).__name__}"}
-    out = []
+    out, weakest = [], True
     for b, sample in enumerate(samples):
         s = torch.as_tensor(sample).long().flatten()
         out.append({"count": len(s), "all in this quantile bin": bool(torch.isin(s, bins[b]).all()),
                     "distinct": len(set(s.tolist())) == len(s)})
-    return {"bins": out}
+        weakest &= set(s.tolist()) == set(bins[b][:len(s)].tolist())
+    return {"bins": out, "every sample is the weakest tokens of its bin": weakest}
 
 
-def _quantile_case(seed, n, n_fire, n_bins, per_bin):
+def _quantile_case(seed, n, n_fire, n_bins, per_bin, negatives=False):
     def run(impl):
-        acts = _latent_acts(seed, n, n_fire)
+        acts = _latent_acts(seed, n, n_fire, negatives)
         before = acts.clone()
         torch.manual_seed(seed)
         first = impl(acts, n_bins, per_bin, seeded_generator(seed))
@@ -89,14 +90,16 @@ def _quantile_case(seed, n, n_fire, n_bins, per_bin):
         again = impl(acts, n_bins, per_bin, seeded_generator(seed))
         other = impl(acts, n_bins, per_bin, seeded_generator(seed + 100))
 
-        def same(a, b):
+        def same(a, b, as_sets=False):
             try:
-                return all(torch.equal(torch.as_tensor(x), torch.as_tensor(y)) for x, y in zip(a, b))
+                prep = (lambda x: torch.as_tensor(x).flatten().sort().values) if as_sets else torch.as_tensor
+                return all(torch.equal(prep(x), prep(y)) for x, y in zip(a, b))
             except Exception:
                 return False
         return {**_properties(acts, n_bins, per_bin, first),
                 "same generator seed, same samples": same(first, again),
-                "another generator seed, other samples": not same(first, other),
+                # other *tokens*, not the same tokens in another order (randperm(per_bin) only shuffles)
+                "another generator seed, other tokens": not same(first, other, as_sets=True),
                 "acts unchanged": bool(torch.equal(acts, before))}
     return run
 
@@ -129,6 +132,12 @@ def _with_replacement(acts, n_bins, per_bin, generator):
     return [c[torch.randint(len(c), (per_bin,), generator=generator)] for c in torch.tensor_split(ordered, n_bins)]
 
 
+def _first_tokens_shuffled(acts, n_bins, per_bin, generator):
+    firing = torch.nonzero(acts > 0)[:, 0]
+    ordered = firing[acts[firing].argsort()]
+    return [c[torch.randperm(min(per_bin, len(c)), generator=generator)] for c in torch.tensor_split(ordered, n_bins)]
+
+
 def _strongest_bin_first(acts, n_bins, per_bin, generator):
     return quantile_samples(acts, n_bins, per_bin, generator)[::-1]
 
@@ -138,7 +147,9 @@ check_quantile_samples = Exercise(
     cases=lambda: [Case("200 tokens, 80 fire, 4 bins of 3", _quantile_case(1, 200, 80, 4, 3)),
                    Case("150 tokens, 90 fire, 5 bins of 6", _quantile_case(2, 150, 90, 5, 6)),
                    Case("bins smaller than per_bin (edge case): 7 fire, 3 bins of 4", _quantile_case(3, 50, 7, 3, 4)),
-                   Case("300 tokens, 100 fire, 10 bins of 2", _quantile_case(4, 300, 100, 10, 2))],
+                   Case("300 tokens, 100 fire, 10 bins of 2", _quantile_case(4, 300, 100, 10, 2)),
+                   Case("negative activations where it does not fire, 3 bins of 2",
+                        _quantile_case(5, 80, 30, 3, 2, negatives=True))],
     mistakes=[
         Mistake("Quantile bins hold (nearly) the same *number* of firing tokens — sort them by activation and cut "
                 "with torch.tensor_split — not equal-width activation ranges.", _equal_width),
@@ -148,6 +159,9 @@ check_quantile_samples = Exercise(
                 _all_tokens),
         Mistake("Draw *distinct* tokens (a permutation, not torch.randint with replacement).", _with_replacement),
         Mistake("Weakest bin first: sort the firing tokens by ascending activation.", _strongest_bin_first),
+        Mistake("Permute the whole bin and keep the first per_bin: torch.randperm(len(chunk), generator=generator)"
+                "[:per_bin]. torch.randperm(per_bin) only shuffles the bin's first (weakest) tokens.",
+                _first_tokens_shuffled),
     ],
     hint="firing = nonzero(acts > 0); ordered = firing[acts[firing].argsort()]; for each chunk of "
          "torch.tensor_split(ordered, n_bins): chunk[torch.randperm(len(chunk), generator=generator)[:per_bin]]")
@@ -264,7 +278,7 @@ check_precision_recall_f1 = Exercise(
 
 
 # ----------------------------------------------------------------------------- explain
-def _explain_case(seed, L, P, min_support, zero_row=False):
+def _explain_case(seed, L, P, min_support, zero_row=False, none_eligible=False):
     def run(impl):
         g = seeded_generator(seed)
         f1 = torch.rand(L, P, generator=g)
@@ -275,6 +289,8 @@ def _explain_case(seed, L, P, min_support, zero_row=False):
         f1[1, 1] = 0.98  # unit 1's best is exactly at the threshold
         if zero_row:
             f1[2] = 0.0  # every F1 of unit 2 is 0: the first eligible predicate wins
+        if none_eligible:
+            support = support.clamp(max=min_support - 1)  # every predicate is too rare
         before = f1.clone(), support.clone()
         out = impl(f1, support, min_support)
         return {"output": out, "inputs unchanged": bool(torch.equal(f1, before[0]) and torch.equal(support, before[1]))}
@@ -296,6 +312,12 @@ def _explain_mask_zero(f1, support, min_support):
     return best, best_f1
 
 
+def _explain_no_clamp(f1, support, min_support):
+    masked = torch.where((support >= min_support)[None, :], f1, torch.full_like(f1, -1.0))
+    best_f1, best = masked.max(dim=1)
+    return best, best_f1
+
+
 def _explain_wrong_axis(f1, support, min_support):
     masked = torch.where((support >= min_support)[None, :], f1, torch.full_like(f1, -1.0))
     best_f1, best = masked.max(dim=0)
@@ -307,7 +329,9 @@ check_explain = Exercise(
     cases=lambda: [Case("6 units, 9 predicates, min_support 5", _explain_case(1, 6, 9, 5)),
                    Case("4 units, 5 predicates, min_support 8", _explain_case(2, 4, 5, 8)),
                    Case("a unit whose eligible F1s are all 0 (edge case), min_support 3", _explain_case(3, 5, 6, 3, True)),
-                   Case("min_support 0: every predicate is eligible", _explain_case(4, 3, 4, 0))],
+                   Case("min_support 0: every predicate is eligible", _explain_case(4, 3, 4, 0)),
+                   Case("no predicate is frequent enough (edge case: best_f1 = 0)",
+                        _explain_case(5, 3, 5, 20, none_eligible=True))],
     mistakes=[
         Mistake("Only predicates that hold on at least min_support train tokens may be chosen (a rare predicate "
                 "can reach a high F1 by luck).", _explain_no_support),
@@ -316,18 +340,20 @@ check_explain = Exercise(
                 "eligible F1 of 0 and can win.", _explain_mask_zero),
         Mistake("One explanation per unit: take the max over the predicates (dim=1), not over the units.",
                 _explain_wrong_axis),
+        Mistake("Where no predicate is eligible the max is the mask value (-1): clamp best_f1 at 0 "
+                "(best_f1.clamp(min=0)).", _explain_no_clamp),
     ],
     hint="eligible = support >= min_support; mask the rest (torch.where(eligible, f1, -1)); "
          "best_f1, best = masked.max(dim=1); return best, best_f1.clamp(min=0)")
 
 
 # ----------------------------------------------------------------------------- balanced_accuracy
-def _ba_case(seed, n, L, uniform=False, empty=False):
+def _ba_case(seed, n, L, uniform=False, empty=False, scale=1.0):
     def run(impl):
         g = seeded_generator(seed)
         truth = torch.rand(n, L, generator=g) < 0.3
         pred = torch.where(torch.rand(n, L, generator=g) < 0.7, truth, torch.rand(n, L, generator=g) < 0.5)
-        weight = torch.ones(n, L) if uniform else torch.rand(n, L, generator=g) * 3 + 0.1
+        weight = torch.ones(n, L) if uniform else (torch.rand(n, L, generator=g) * 3 + 0.1) * scale
         if empty:
             truth[:, 0] = False
         before = pred.clone(), truth.clone(), weight.clone()
@@ -353,6 +379,13 @@ def _ba_swapped(pred, truth, weight):
     return balanced_accuracy(truth, pred, weight)
 
 
+def _ba_clamp_one(pred, truth, weight):
+    w = weight.float()
+    tpr = (w * (pred & truth)).sum(0) / (w * truth).sum(0).clamp(min=1)
+    tnr = (w * (~pred & ~truth)).sum(0) / (w * ~truth).sum(0).clamp(min=1)
+    return (tpr + tnr) / 2
+
+
 def _ba_nan(pred, truth, weight):
     w = weight.float()
     tpr = (w * (pred & truth)).sum(0) / (w * truth).sum(0)
@@ -364,7 +397,8 @@ check_balanced_accuracy = Exercise(
     "balanced_accuracy", balanced_accuracy,
     cases=lambda: [Case("50 tokens, 6 units, random weights", _ba_case(1, 50, 6)),
                    Case("uniform weights", _ba_case(2, 40, 3, uniform=True)),
-                   Case("a unit that never fires (edge case)", _ba_case(3, 30, 4, empty=True))],
+                   Case("a unit that never fires (edge case)", _ba_case(3, 30, 4, empty=True)),
+                   Case("small weights: a class's weights add up to less than 1", _ba_case(4, 12, 3, scale=0.01))],
     mistakes=[
         Mistake("Count every token with its weight (the weights give each activation decile the same say).",
                 _ba_unweighted),
@@ -376,6 +410,8 @@ check_balanced_accuracy = Exercise(
                 "explanation's verdict is pred.", _ba_swapped),
         Mistake("An empty class (a unit that never fires) must give 0 for its rate, not NaN: clamp the "
                 "denominators.", _ba_nan),
+        Mistake("Clamp the weighted denominators at a tiny value (e.g. 1e-12), not at 1: they are sums of weights, "
+                "not counts, and may be below 1.", _ba_clamp_one),
     ],
     hint="tpr = Σ w·(pred ∧ truth) / Σ w·truth; tnr = Σ w·(¬pred ∧ ¬truth) / Σ w·¬truth (sums over dim 0, "
          "denominators clamped); return (tpr + tnr) / 2")
