@@ -150,6 +150,16 @@ def _resample_where(W_enc, b_enc, W_dec, dead, inputs, scale=0.2):
             torch.where(dead[:, None], full, W_dec))
 
 
+def _normalize_via_data(W):
+    W.data = W / W.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    return W
+
+
+def _mmcs_normalises_true_in_place(t, w):
+    t /= t.norm(dim=-1, keepdim=True)
+    return (t @ F.normalize(w, dim=-1).T).max(dim=1).values.mean()
+
+
 CASES = {
     "SAE": Contract(ch.check_sae, mo.SAE, stub=_StubSAE, wrongs=[
         (ch._NoPreBias, "pre-bias"), (ch._NoReLU, "Apply the ReLU"), (ch._DecodeNoBias, "adds the decoder bias"),
@@ -186,7 +196,10 @@ CASES = {
         (lambda W: W / W.norm(dim=-1, keepdim=True).clamp(min=1), "*every* row"),
         (lambda W: F.normalize(W, dim=0), "each *row*"),
         (lambda W: W / W.abs().sum(-1, keepdim=True).clamp(min=1e-8), None),
-        (lambda W: W / W.abs().amax(-1, keepdim=True).clamp(min=1e-8), None)],
+        (lambda W: W / W.abs().amax(-1, keepdim=True).clamp(min=1e-8), None),
+        (ch._normalize_in_place, "leave the arguments unchanged"),
+        (_normalize_via_data, "leave the arguments unchanged"),
+        (lambda W: W / W.norm(dim=-1, keepdim=True).clamp(min=1e-2), None)],  # leaves tiny rows short
         alternatives=[lambda W: F.normalize(W, dim=-1), lambda W: W / (W.norm(dim=1, keepdim=True) + 1e-8),
                       lambda W: W * torch.rsqrt(W.pow(2).sum(-1, keepdim=True).clamp(min=1e-16))]),
     "mmcs": Contract(ch.check_mmcs, me.mmcs, wrongs=[
@@ -199,7 +212,9 @@ CASES = {
         (lambda t, w: (F.normalize(t, dim=-1) @ F.normalize(w, dim=-1).T).max(dim=1).values.sum(), "do not add"),
         (lambda t, w: (F.normalize(t, dim=0) @ F.normalize(w, dim=0).T).max(dim=1).values.mean(), None),
         (lambda t, w: (F.normalize(t, dim=-1) @ F.normalize(w, dim=-1).T).max(dim=1).values, None),
-        (lambda t, w: (F.normalize(t, dim=-1) @ F.normalize(w, dim=-1).T).max(), None)],
+        (lambda t, w: (F.normalize(t, dim=-1) @ F.normalize(w, dim=-1).T).max(), None),
+        (ch._mmcs_in_place, "leave the arguments unchanged"),
+        (_mmcs_normalises_true_in_place, None)],
         alternatives=[
             lambda t, w: torch.cosine_similarity(t[:, None], w[None], dim=-1).amax(dim=1).mean(),
             lambda t, w: torch.einsum("td,sd->ts", F.normalize(t, dim=-1), F.normalize(w, dim=-1)).max(1)[0].mean().item()]),

@@ -158,20 +158,36 @@ check_sae_loss = Exercise(
 
 
 # ----------------------------------------------------------------------------- decoder normalisation
+IN_PLACE = ("Return a new tensor and leave the arguments unchanged (no W /= …, .div_(), or .data = …): "
+            "the caller still uses them (and an in-place edit of a parameter that requires grad raises).")
+
+
+def _unchanged(impl, *args):
+    """The output, and the tensor arguments as they are after the call (they must not change)."""
+    return {"output": impl(*args), "the arguments after the call (must be unchanged)": list(args)}
+
+
 def _with_zero_row(impl):
     W = _randn(11, 5, 4)
     W[2] = 0.0
-    return impl(W)
+    return _unchanged(impl, W)
+
+
+def _normalize_in_place(W):
+    W /= W.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    return W
 
 
 check_normalize_decoder = Exercise(
     "normalize_decoder", model.normalize_decoder,
-    cases=lambda: [Case("W_dec [12, 5]", lambda impl: impl(_randn(7, 12, 5))),
-                   Case("W_dec [3, 8] (fewer latents than dimensions)", lambda impl: impl(_randn(8, 3, 8) * 5)),
-                   Case("short rows (norms below 1)", lambda impl: impl(_randn(12, 6, 3) * 0.1)),
-                   Case("one latent (edge case)", lambda impl: impl(_randn(9, 1, 4))),
+    cases=lambda: [Case("W_dec [12, 5]", lambda impl: _unchanged(impl, _randn(7, 12, 5))),
+                   Case("W_dec [3, 8] (fewer latents than dimensions)", lambda impl: _unchanged(impl, _randn(8, 3, 8) * 5)),
+                   Case("short rows (norms below 1)", lambda impl: _unchanged(impl, _randn(12, 6, 3) * 0.1)),
+                   Case("tiny rows (norms ~1e-4: clamp far below them)",
+                        lambda impl: _unchanged(impl, _randn(13, 4, 5) * 1e-4)),
+                   Case("one latent (edge case)", lambda impl: _unchanged(impl, _randn(9, 1, 4))),
                    Case("already unit rows (edge case)",
-                        lambda impl: impl(model.normalize_decoder(_randn(10, 6, 6)))),
+                        lambda impl: _unchanged(impl, model.normalize_decoder(_randn(10, 6, 6)))),
                    Case("a dead latent's all-zero row (edge case: stays zero, no NaN)", _with_zero_row)],
     mistakes=[
         Mistake("W_dec is [d_sae, d_in]: each *row* is a latent's direction; normalise along the last "
@@ -185,19 +201,26 @@ check_normalize_decoder = Exercise(
         Mistake("Divide by the norm, not the squared norm.", lambda W: W / W.pow(2).sum(-1, keepdim=True)),
         Mistake("Scale *every* row to norm 1, also the shorter ones (this only shrinks rows longer than 1).",
                 lambda W: W / W.norm(dim=-1, keepdim=True).clamp(min=1)),
+        Mistake(IN_PLACE, _normalize_in_place),
     ],
     hint="W_dec / W_dec.norm(dim=-1, keepdim=True), with the norm clamped away from 0 (.clamp(min=1e-8)).")
 
 
 # ----------------------------------------------------------------------------- MMCS
 def _mmcs_case(seed: int, n_true: int, d_sae: int, d: int, scale: float = 1.0):
-    return lambda impl: impl(_randn(seed, n_true, d) * scale, _randn(seed + 1, d_sae, d) * 2)
+    return lambda impl: _unchanged(impl, _randn(seed, n_true, d) * scale, _randn(seed + 1, d_sae, d) * 2)
 
 
 def _mmcs_known(impl):
     true = model.normalize_decoder(_randn(11, 4, 6))
     learned = torch.cat([true * 3.0, _randn(12, 5, 6)])  # contains every true direction (scaled)
-    return impl(true, learned)
+    return _unchanged(impl, true, learned)
+
+
+def _mmcs_in_place(t, w):
+    t /= t.norm(dim=-1, keepdim=True)
+    w /= w.norm(dim=-1, keepdim=True)
+    return (t @ w.T).max(dim=1).values.mean()
 
 
 def _unit(W):
@@ -223,6 +246,7 @@ check_mmcs = Exercise(
                 lambda t, w: (_unit(t) @ w.T).max(dim=1).values.mean()),
         Mistake("Average the best cosines over the true features (mean), do not add them up.",
                 lambda t, w: (_unit(t) @ _unit(w).T).max(dim=1).values.sum()),
+        Mistake(IN_PLACE, _mmcs_in_place),
     ],
     hint="cos = normalised true @ normalised W_dec.T, shape [n_true, d_sae]; max over dim 1; mean.")
 
