@@ -152,6 +152,44 @@ def _score_rearranged(patched, corrupted, clean):
     return 1 - (clean - patched) / gap
 
 
+def _residuals_second_last(cache, n_layers):
+    return torch.stack([cache["resid_pre", 0][:, -2]] + [cache["resid_post", l][:, -2] for l in range(n_layers)])
+
+
+def _residuals_embed_plus_pos(cache, n_layers):
+    return torch.stack([cache["hook_embed"][:, -1] + cache["hook_pos_embed"][:, -1]]
+                       + [cache["resid_post", l][:, -1] for l in range(n_layers)])
+
+
+def _ablate_last_position_only(z, hook, head):
+    z = z.clone()
+    z[:, -1, head] = 0.0
+    return z
+
+
+def _lens_unbiased_variance(model, resid):
+    centred = resid - resid.mean(-1, keepdim=True)
+    normed = centred / (resid.var(-1, keepdim=True) + model.cfg.eps).sqrt()  # var() is unbiased: / (d - 1)
+    return model.unembed(normed * model.ln_final.w + model.ln_final.b)
+
+
+def _patch_previous_position(activation, hook, pos, clean_cache):
+    activation = activation.clone()
+    activation[:, pos - 1] = clean_cache[hook.name][:, pos - 1]
+    return activation
+
+
+def _patch_first_clean_prompt(activation, hook, pos, clean_cache):
+    activation = activation.clone()
+    activation[:, pos] = clean_cache[hook.name][0, pos]
+    return activation
+
+
+def _patch_index_copy(activation, hook, pos, clean_cache):
+    pos = pos % activation.shape[1]
+    return activation.index_copy(1, torch.tensor([pos]), clean_cache[hook.name][:, pos:pos + 1])
+
+
 CASES = {
     "final_token_residuals": Contract(ob.check_final_token_residuals, ob.final_token_residuals, wrongs=[
         (lambda cache, n: checks.final_token_residuals_at(cache, n, 0), "the *last* position"),
@@ -164,9 +202,11 @@ CASES = {
         (_residuals_without_last_block, None),
         (_residuals_embed_only, None),
         (_residuals_from_mid, None),
+        (_residuals_second_last, None),
     ], alternatives=[
         lambda cache, n: cache.accumulated_resid(pos_slice=-1),
         _residuals_pre_chain,
+        _residuals_embed_plus_pos,
     ]),
     "head_ablation_hook": Contract(ob.check_head_ablation_hook, ob.head_ablation_hook, wrongs=[
         (checks._zero_all_positions, "the head is the third index"),
@@ -177,6 +217,7 @@ CASES = {
         (_ablate_first_head_always, None),
         (_ablate_by_slice, None),
         (_mean_ablation, None),
+        (_ablate_last_position_only, None),
     ], alternatives=[_ablate_by_mask, _ablate_with_where]),
     "logit_lens": Contract(ob.check_logit_lens, ob.logit_lens, wrongs=[
         (lambda model, resid: model.unembed(resid), "model.ln_final"),
@@ -189,6 +230,7 @@ CASES = {
         (_lens_other_layer_norm, None),
         (_lens_layer_norm_twice, None),
         (_lens_norm_over_wrong_axis, None),
+        (_lens_unbiased_variance, None),
     ], alternatives=[_lens_by_hand, lambda model, resid: model.unembed(model.ln_final(resid.clone()))]),
     "logit_difference": Contract(ob.check_logit_difference, ob.logit_difference, wrongs=[
         (lambda lg, c, w: (lg[:, 0, c] - lg[:, 0, w]).diagonal().mean(), "last position"),
@@ -201,6 +243,8 @@ CASES = {
         (checks._subtract_in_place, "Work on a copy"),
         (_diff_second_last, None),
         (_diff_median, None),
+        (lambda lg, c, w: ob.logit_difference(lg, c, w).abs(), None),  # not "wrong minus correct"
+        (lambda lg, c, w: (lg.mean(1)[torch.arange(len(c)), c] - lg.mean(1)[torch.arange(len(c)), w]).mean(), None),
     ], alternatives=[_diff_by_gather, _diff_log_probs]),
     "patch_position_hook": Contract(ob.check_patch_position_hook, ob.patch_position_hook, wrongs=[
         (lambda a, hook, pos, cc: cc[hook.name], "Patch only position"),
@@ -214,7 +258,9 @@ CASES = {
         (_patch_position_and_after, None),
         (_patch_last_always, None),
         (_patch_first_cache_entry, None),
-    ], alternatives=[_patch_with_where, _patch_by_cat]),
+        (_patch_previous_position, None),
+        (_patch_first_clean_prompt, None),
+    ], alternatives=[_patch_with_where, _patch_by_cat, _patch_index_copy]),
     "patching_score": Contract(ob.check_patching_score, ob.patching_score, wrongs=[
         (lambda p, c, cl: (p - cl) / (cl - c), "gain over the *corrupted* run"),
         (lambda p, c, cl: p - c, "Divide by the full gap"),

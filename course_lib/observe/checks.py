@@ -218,7 +218,8 @@ check_logit_difference = Exercise(
     "logit_difference", logit_difference,
     cases=lambda: [Case("batch of 5", _logit_diff_case(9, 5)),
                    Case("batch of 3, 6 positions", _logit_diff_case(11, 3, 6)),
-                   Case("batch of 1 (edge case)", _logit_diff_case(10, 1))],
+                   Case("batch of 1 (edge case)", _logit_diff_case(10, 1)),
+                   Case("batch of 4 that prefers the correct tokens (difference > 0)", _logit_diff_case(12, 4))],
     mistakes=[
         Mistake("Use the last position (logits[:, -1]): that is where the next token is predicted.",
                 lambda lg, c, w: logit_difference(lg[:, :1], c, w)),
