@@ -182,6 +182,18 @@ def _patch_first_source_row(model, target_tokens, source_tokens, layer, pos, src
     return model.run_with_hooks(target_tokens, fwd_hooks=[(name, hook)])
 
 
+def _patch_token_embedding_at_layer_0(model, t, s, layer, pos, src_pos):
+    """Layer 0 patched at hook_embed (the token embedding only): the positional embedding stays the target's."""
+    name = "hook_embed" if layer == 0 else resid_hook_name(model, layer)
+    _, cache = model.run_with_cache(s)
+
+    def hook(resid, hook):
+        resid = resid.clone()
+        resid[:, pos] = cache[name][:, src_pos]
+        return resid
+    return model.run_with_hooks(t, fwd_hooks=[(name, hook)])
+
+
 CASES = {
     "build_splits": Contract(ck.check_build_splits, build_splits, wrongs=[
         (ck._swapped_letters, "you swapped them"),
@@ -248,6 +260,7 @@ CASES = {
         (_patch_resid_post_name, None),
         (_patch_leaves_hook, "left 1 hook"),
         (_patch_first_source_row, None),
+        (_patch_token_embedding_at_layer_0, None),
     ], alternatives=[_patch_in_place_hook, _patch_hooks_context]),
     "edit_metrics": Contract(ck.check_edit_metrics, edit_metrics, wrongs=[
         (lambda ap, nb, th, na: {"edit": float((ap == nb).float().mean()),

@@ -330,7 +330,9 @@ check_patched_logits = Exercise(
                    Case("embeddings, e1 (edge case)", _patch_case(check_model_3_layers, 2, 2, 0, 0, 0)),
                    Case("after the last block (edge case)", _patch_case(check_model_3_layers, 3, 2, 3, 1, 1)),
                    Case("a 2-layer model, layer 1, e1 <- source position 2",
-                        _patch_case(check_model_2_layers, 4, 3, 1, 0, 2))],
+                        _patch_case(check_model_2_layers, 4, 3, 1, 0, 2)),
+                   Case("embeddings, r1 <- source position 2 (the positional embedding differs)",
+                        _patch_case(check_model_2_layers, 5, 3, 0, 1, 2))],
     mistakes=[
         Mistake("Take the source state at src_pos (the source may have a different layout), not at pos.",
                 _patch_same_pos),
