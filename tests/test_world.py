@@ -144,7 +144,7 @@ def _dialogue_texts() -> list[str]:
     f, out = kg.facts(), []
     for p in sorted(kg.people()):
         for c, s in f["city_state"].items():
-            out.append(f'{p} asked , " Is {c} in {s} ? " {p} said , " Yes , {c} lies in {s} . "')
+            out.append(f'{p} asked , " Is {c} in {s} ? " {p} said , " Yes , {c} is in {s} . "')
             out += [f'{p} asked , " Is {c} in {x} ? " {p} said , " No , {c} is not in {x} . "' for x in kg.STATES if x != s]
         out += [f'{p} asked , " What is the capital of {c} ? " {p} said , " It is {o} . "'
                 for c, o in f["country_capital"].items()]

@@ -1,10 +1,11 @@
 """A seeded probabilistic grammar that writes the world's documents.
 
 Every random choice is recorded, so each document comes with its **exact log-probability**;
-different derivations always give different token sequences (each sentence's first words tell
-its template, each document's first sentence tells its kind), so log p(text) = log p(derivation)
-and the true entropy of the text is known. Every token carries ground-truth labels
-(:data:`LABEL_FIELDS`).
+every choice shows in the text (nothing is drawn that is not written), and different derivations
+always give different token sequences (each sentence's words tell its template and fillers, each
+document's first sentence tells its kind), so log p(text) = log p(derivation) and the true entropy
+of the text is known. The independent :mod:`scorer` (a sum over all derivations) checks this.
+Every token carries ground-truth labels (:data:`LABEL_FIELDS`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ BOS, EOS = "<bos>", "<eos>"
 
 # One-hop fact phrasings: subject first, object last, so that every one is a completion prompt.
 PHRASINGS: dict[str, tuple[str, ...]] = {
-    "city_state": ("{s} is a city in {o} .", "{s} is located in {o} .", "The city of {s} is in {o} ."),
+    "city_state": ("{s} is a city in {o} .", "{s} is located in {o} .", "The city of {s} lies in {o} ."),
     "state_capital": ("The capital of {s} is {o} .", "{s} has its capital in {o} .",
                       "The capital city of {s} is called {o} ."),
     "country_capital": ("The capital of {s} is {o} .", "{s} has its capital in {o} .",
@@ -233,8 +234,8 @@ class WorldGrammar:
             asked = true_state if d.choose((True, False)) else d.choose(sorted(s for s in kg.STATES if s != true_state))
             slots = {"p": asker, "q": answerer, "c": self._entity(city), "s": self._entity(asked)}
             d.emit('{p} asked , " Is {c} in {s} ? "', slots, relation="city_state", topic="dialogue")
-            # "Yes , C lies in S" (not "C is in S": that is a one-hop phrasing, which may be held out)
-            answer = ('{q} said , " Yes , {c} lies in {s} . "' if asked == true_state
+            # "C is in S" is no one-hop phrasing (so never held out); it helps "C is in a state whose capital is"
+            answer = ('{q} said , " Yes , {c} is in {s} . "' if asked == true_state
                       else '{q} said , " No , {c} is not in {s} . "')
             d.emit(answer, slots, relation="city_state", topic="dialogue")
         elif kind == "capital_question":

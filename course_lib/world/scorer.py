@@ -188,7 +188,7 @@ class Scorer:
                         m = self._literal(tokens, m, '? "')
                         for _, q in self._match(tokens, m, people) if m is not None else ():
                             true = city_state[city]
-                            answer = (f'said , " Yes , {city} lies in {state} . "' if state == true
+                            answer = (f'said , " Yes , {city} is in {state} . "' if state == true
                                       else f'said , " No , {city} is not in {state} . "')
                             if self._literal(tokens, q, answer) == end:
                                 p_asked = 1 / 2 if state == true else 1 / 2 / (len(states) - 1)
