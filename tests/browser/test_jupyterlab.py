@@ -28,6 +28,7 @@ SHOTS = BUILD_DIR / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
 NOTEBOOKS = ["00_observe_and_manipulate", "01_superposition"]
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook on show (not one restored in a hidden tab)
 
 
 def _free_port() -> int:
@@ -87,8 +88,8 @@ def lab(tmp_path_factory):
 def _run_all_and_save(page, name: str, lab) -> nbformat.NotebookNode:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.goto(f"{lab['base']}/lab/tree/{name}.ipynb?token={lab['token']}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
+    page.goto(f"{lab['base']}/lab/tree/{name}.ipynb?reset&token={lab['token']}")  # reset: no restored tabs
+    page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=120_000)
     select = page.locator(".jp-Dialog button:has-text('Select')")  # JupyterLab may ask which kernel:
     try:                                                            # its preselected choice is the course kernel
         select.wait_for(timeout=10_000)
@@ -97,8 +98,9 @@ def _run_all_and_save(page, name: str, lab) -> nbformat.NotebookNode:
         select.click()
     except PlaywrightTimeout:
         pass
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-    assert "course, network blocked" in page.locator(".jp-KernelStatus, .jp-Toolbar-kernelName").first.inner_text()
+    page.wait_for_function(f"() => [...document.querySelectorAll('{PANEL} .jp-Toolbar-kernelName')]"
+                           ".some(e => e.textContent.includes('course, network blocked'))", timeout=120_000)
+    page.wait_for_selector(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
     path = lab["work"] / f"{name}.ipynb"
     before = path.stat().st_mtime
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
@@ -106,7 +108,7 @@ def _run_all_and_save(page, name: str, lab) -> nbformat.NotebookNode:
     deadline, prompts = time.monotonic() + 600, []
     while time.monotonic() < deadline:
         time.sleep(2)
-        prompts = page.eval_on_selector_all(".jp-Notebook .jp-CodeCell .jp-InputPrompt",
+        prompts = page.eval_on_selector_all(f"{PANEL} .jp-CodeCell .jp-InputPrompt",
                                             "els => els.map(e => e.textContent.trim())")
         if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
             break
@@ -115,7 +117,7 @@ def _run_all_and_save(page, name: str, lab) -> nbformat.NotebookNode:
         page.screenshot(path=str(SHOTS / f"{name}_timeout.png"), full_page=True)
         pytest.fail(f"{name}: not every cell ran within 600 s; prompts {prompts}; "
                     f"screenshot {SHOTS / f'{name}_timeout.png'}; server log {lab['log'].read_text()[-2000:]}")
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    page.wait_for_selector(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     page.keyboard.press("Control+s")
     for _ in range(60):
         if path.stat().st_mtime != before:
@@ -138,12 +140,13 @@ def test_student_notebook_runs_in_the_browser(browser, lab, name):
     errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, c in enumerate(code) for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
     assert all(c.execution_count for c in code), "every cell ran"
-    in_dom = page.locator(".jp-OutputArea-output [data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+    in_dom = page.locator(f"{PANEL} .jp-OutputArea-output [data-mime-type='application/vnd.jupyter.stderr']")\
+        .all_inner_texts()
     assert not [t for t in in_dom if "Traceback" in t or "Error" in t.split("\n")[0]], in_dom
     figures = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
     assert figures >= 1
-    rendered = page.evaluate("""() => [...document.querySelectorAll('.jp-RenderedImage img')]
-                                      .map(img => img.complete && img.naturalWidth > 0)""")
+    rendered = page.eval_on_selector_all(f"{PANEL} .jp-RenderedImage img",
+                                         "imgs => imgs.map(img => img.complete && img.naturalWidth > 0)")
     assert len(rendered) == figures and all(rendered), f"{figures} figures saved, rendered: {rendered}"
     if name.startswith("01_"):
         _check_slider_redraws(page)
@@ -152,7 +155,7 @@ def test_student_notebook_runs_in_the_browser(browser, lab, name):
 
 def _check_slider_redraws(page):
     """Notebook 01's geometry explorer is a live widget: moving its slider changes the picture."""
-    slider = page.locator(".jp-OutputArea-output .widget-slider").first
+    slider = page.locator(f"{PANEL} .jp-OutputArea-output .widget-slider").first
     slider.wait_for(timeout=60_000)
     widget = slider.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
     image = widget.locator("img").first
