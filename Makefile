@@ -30,7 +30,8 @@ lab: $(STAMP)  ## start JupyterLab on work/, your own copies of the notebooks (m
 update-work: $(STAMP)  ## copy new notebooks into work/ (a notebook you edited is never touched)
 	$(PY) -m course_lib work
 
-test: $(STAMP)  ## unit tests, then every notebook: solutions reproduce their stored outputs, student versions run
+test: $(STAMP)  ## lint, unit tests, then every notebook: solutions reproduce their stored outputs, student versions run
+	$(PY) -m ruff check course_lib tests notebooks/src conftest.py
 	$(PYTEST) -n 2 -m "not notebook and not browser" tests
 	$(PYTEST) -n 2 $(NOTEBOOK_TESTS)
 
