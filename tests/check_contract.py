@@ -14,7 +14,8 @@ A test module defines ``CASES = {name: Contract(check, reference, wrongs=[(impl,
 alternatives=[impl, ...])}`` and gets the tests with ``globals().update(contract_tests(CASES))``.
 """
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
