@@ -7,7 +7,6 @@ import base64
 import html
 import io
 
-import numpy as np
 import torch
 
 from .contexts import label_panel, logit_effects, quantile_samples, top_activations
@@ -90,8 +89,9 @@ def latents_for(query: str, scores, preds, n: int = 5) -> list:
 
 
 def feature_browser(units, data, model, W_dec, scores, preds, start: int = 0):
-    """An ipywidgets browser: pick a latent, or type a label predicate to list the latents that match
-    it best. Also displays a static copy of the first dashboard (what non-widget viewers show)."""
+    """An ipywidgets browser: pick a latent, or type a label predicate to jump to the latents that
+    match it best. It is displayed as one output with two forms: the live widget, and the first
+    dashboard as static HTML — what a viewer without widgets (a stored notebook, GitHub) shows."""
     from IPython.display import HTML, display
 
     first = dashboard_html(start, units, data, model, W_dec, scores, preds)
@@ -103,8 +103,7 @@ def feature_browser(units, data, model, W_dec, scores, preds, start: int = 0):
     latent = w.BoundedIntText(value=start, min=0, max=units.n_units - 1, description="latent")
     query = w.Combobox(placeholder="label, e.g. topic = food", options=[p for p in preds.names if " & " not in p],
                        description="search", ensure_option=False)
-    found = w.HTML()
-    out = w.HTML(first)
+    found, out = w.HTML(), w.HTML(first)
 
     def show(change=None):
         out.value = dashboard_html(int(latent.value), units, data, model, W_dec, scores, preds)
@@ -119,5 +118,8 @@ def feature_browser(units, data, model, W_dec, scores, preds, start: int = 0):
     latent.observe(show, names="value")
     query.observe(search, names="value")
     box = w.VBox([w.HBox([latent, query]), found, out])
-    display(box)
+    bundle = box._repr_mimebundle_()
+    bundle["text/html"] = first  # the static fallback, in the same output
+    bundle["text/plain"] = f"feature browser (widget), showing {units.name} #{start}"
+    display(bundle, raw=True)
     return box

@@ -24,11 +24,11 @@ SPECIAL_POS = ("BOS", "EOS", "PAD")
 class CollectConfig:
     """Which held-out text to read (seeds ≥ 1000 are never used to train the world LM) and where."""
 
-    n_docs: int = 1200
+    n_docs: int = 800
     seed: int = 2000
     layer: int = 2  # the residual stream entering block ``layer`` (the shipped SAE's hook)
-    other_layers: tuple = (1, 3)  # also kept (``resid_at``), for SAEs at other layers
-    batch_size: int = 64
+    other_layers: tuple = (3,)  # also kept (``resid_at``), for SAEs at other layers
+    batch_size: int = 16
 
 
 @dataclasses.dataclass

@@ -16,13 +16,16 @@ import numpy as np
 import torch
 
 
-def best_latent_f1(scores, units, preds, train: np.ndarray):
+def best_latent_f1(scores, units, preds, train: np.ndarray, chunk: int = 128):
     """For every predicate, the unit with the best train F1 and that unit's held-out F1: ([P], [P])."""
     best = scores.f1_train.argmax(0)
     test = torch.from_numpy(np.nonzero(~np.asarray(train))[0])
-    fires = units.dense(rows=test, cols=best) > 0  # [N_test, P]
-    labels = preds.matrix[test]
-    f1 = 2 * (fires & labels).sum(0).float() / (fires.sum(0) + labels.sum(0)).clamp(min=1).float()
+    acts, labels = units.acts.index_select(0, test), preds.matrix[test]
+    f1 = torch.zeros(len(best))
+    for i in range(0, len(best), chunk):  # column chunks: no dense [N_test, P] matrix
+        fires = acts.index_select(1, best[i:i + chunk]).to_dense() > 0
+        both = (fires & labels[:, i:i + chunk]).sum(0).float()
+        f1[i:i + chunk] = 2 * both / (fires.sum(0) + labels[:, i:i + chunk].sum(0)).clamp(min=1).float()
     return best, f1
 
 
@@ -37,21 +40,24 @@ def output_share(scores, preds) -> float:
     return float(is_next[scores.alive].mean())
 
 
-def concept_family(scores, preds, concept: str, min_precision: float = 0.9) -> dict:
+def concept_family(scores, units, preds, train: np.ndarray, concept: str, min_precision: float = 0.9) -> dict:
     """The scored units that fire (almost) only on ``concept`` (train precision ≥ ``min_precision``),
     each with its own best explanation: {unit: explanation}."""
-    j = preds.index(concept)
-    family = np.nonzero(scores.alive & (scores.precision_train[:, j].numpy() >= min_precision))[0]
+    rows = torch.from_numpy(np.nonzero(train)[0])
+    fires, label = units.fires(rows), preds.matrix[rows, preds.index(concept)]
+    precision = (fires & label[:, None]).sum(0) / fires.sum(0).clamp(min=1)
+    family = np.nonzero(scores.alive & (precision.numpy() >= min_precision))[0]
     return {int(u): preds.names[scores.best[u]] for u in family}
 
 
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
     ks: tuple = (1, 5, 20)
-    n_per_class: int = 300  # balanced classes, per split
+    n_per_class: int = 1000  # balanced classes, per split (fewer if a class is smaller)
     l2: float = 1e-3
     max_iter: int = 100
     seed: int = 0
+    decodable: float = 0.95  # a task is used if a residual probe reaches this in cross-validation on the train split
 
 
 def logistic_probe(x_train, y_train, x_test, y_test, config: ProbeConfig = ProbeConfig()) -> float:
@@ -79,25 +85,40 @@ def _balanced(rows: np.ndarray, positive: np.ndarray, n: int, g: np.random.Gener
     pos, neg = rows[positive[rows]], rows[~positive[rows]]
     n = min(n, len(pos), len(neg))
     chosen = np.concatenate([g.choice(pos, n, replace=False), g.choice(neg, n, replace=False)])
-    return chosen, np.r_[np.ones(n), np.zeros(n)]
+    return chosen, torch.from_numpy(np.r_[np.ones(n), np.zeros(n)])
 
 
-def sparse_probing(units, resid: torch.Tensor, preds, train: np.ndarray, tasks, config: ProbeConfig = ProbeConfig()) -> dict:
+def decodable_tasks(data, preds, candidates, config: ProbeConfig = ProbeConfig()) -> dict:
+    """{task: accuracy} of a probe on the whole residual stream in 2-fold cross-validation *within the
+    train split* (folds of whole documents) — the held-out split is not looked at."""
+    g = np.random.default_rng(config.seed)
+    train_rows = np.nonzero(data.train)[0]
+    fold = (data.doc[train_rows] // 2) % 2 == 0
+    out = {}
+    for task in candidates:
+        positive = preds.matrix[:, preds.index(task)].numpy()
+        a, ya = _balanced(train_rows[fold], positive, config.n_per_class, g)
+        b, yb = _balanced(train_rows[~fold], positive, config.n_per_class, g)
+        out[task] = (logistic_probe(data.resid[a], ya, data.resid[b], yb, config)
+                     + logistic_probe(data.resid[b], yb, data.resid[a], ya, config)) / 2
+    return out
+
+
+def sparse_probing(units, data, preds, tasks, config: ProbeConfig = ProbeConfig()) -> dict:
     """{task: {"k=1": acc, "k=5": acc, …, "residual": acc}} on balanced held-out classes."""
     g = np.random.default_rng(config.seed)
-    train_rows, test_rows = np.nonzero(train)[0], np.nonzero(~np.asarray(train))[0]
+    train_rows, test_rows = np.nonzero(data.train)[0], np.nonzero(~data.train)[0]
     out = {}
     for task in tasks:
         positive = preds.matrix[:, preds.index(task)].numpy()
         tr, ytr = _balanced(train_rows, positive, config.n_per_class, g)
         te, yte = _balanced(test_rows, positive, config.n_per_class, g)
-        ytr, yte = torch.from_numpy(ytr), torch.from_numpy(yte)
         acts_tr, acts_te = units.dense(rows=tr), units.dense(rows=te)
         gap = (acts_tr[ytr == 1].mean(0) - acts_tr[ytr == 0].mean(0)).abs()
         row = {}
         for k in config.ks:
             top = gap.topk(k).indices
             row[f"k={k}"] = logistic_probe(acts_tr[:, top], ytr, acts_te[:, top], yte, config)
-        row["residual"] = logistic_probe(resid[tr], ytr, resid[te], yte, config)
+        row["residual"] = logistic_probe(data.resid[tr], ytr, data.resid[te], yte, config)
         out[task] = row
     return out

@@ -27,7 +27,7 @@ def plot_probing(results: dict, ks):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    for i, (task, row) in enumerate(results.items()):
+    for task, row in results.items():
         line, = ax.plot(ks, [row[f"k={k}"] for k in ks], "o-", label=task)
         ax.axhline(row["residual"], color=line.get_color(), ls="--", lw=0.8)
     ax.set_xscale("log")

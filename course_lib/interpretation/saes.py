@@ -27,9 +27,8 @@ class ExtraSAE:
     d_sae: int
 
 
-EXTRA_SAES = (ExtraSAE("layer2_w256", 2, 256), ExtraSAE("layer2_w512", 2, 512), ExtraSAE("layer2_w2048", 2, 2048),
-              ExtraSAE("layer1_w1024", 1, 1024), ExtraSAE("layer3_w1024", 3, 1024))
-WIDTHS = ("layer2_w256", "layer2_w512", "shipped", "layer2_w2048")  # the splitting family (shipped = 1024)
+EXTRA_SAES = (ExtraSAE("layer2_w256", 2, 256), ExtraSAE("layer2_w2048", 2, 2048), ExtraSAE("layer3_w1024", 3, 1024))
+WIDTHS = ("layer2_w256", "shipped", "layer2_w2048")  # the splitting family (shipped = layer 2, 1024 latents)
 
 
 def _spec(name: str) -> ExtraSAE:

@@ -113,7 +113,6 @@ class UnitScores:
     top_best: np.ndarray  # the top-example explainer's choice
     top_test_f1: np.ndarray
     f1_train: torch.Tensor  # [L, P] every unit against every predicate (train split)
-    precision_train: torch.Tensor  # [L, P]
 
     def summary(self) -> dict:
         a = self.alive
@@ -143,15 +142,14 @@ def score_units(units: Units, preds, train: np.ndarray, config: ScoreConfig = Sc
     # explain on the train split
     tok, unit, val = _entries(units, train_rows)
     n_fires = _per_unit(unit, torch.ones(len(unit)), L)
-    both = cooccurrence(tok, unit, L, train_labels)
-    f1_train = f1_from_counts(both, n_fires[:, None], support[None, :]).float()
-    precision_train = (both / n_fires[:, None].clamp(min=1)).float()
+    f1_train = f1_from_counts(cooccurrence(tok, unit, L, train_labels), n_fires[:, None].float(), support[None, :])
     best, best_f1 = explain(f1_train, support, config.min_support)
     order, rank = _strongest_first(unit, val)
     top = rank < config.n_top
     top_counts = cooccurrence(tok[order][top], unit[order][top], L, train_labels)
-    top_counts = top_counts - support[None, :] / (support.max() + 1)  # ties: the rarer predicate
-    top_best = torch.where(support[None, :] >= config.min_support, top_counts, torch.full_like(top_counts, -1)).argmax(1)
+    top_counts.sub_(support[None, :] / (support.max() + 1))  # ties: the rarer predicate
+    top_best = top_counts.masked_fill_(support[None, :] < config.min_support, -1).argmax(1)
+    del top_counts
 
     # score on the held-out split
     tok, unit, val = _entries(units, test_rows)
@@ -178,4 +176,4 @@ def score_units(units: Units, preds, train: np.ndarray, config: ScoreConfig = Sc
     return UnitScores(units.name, (n_fires >= config.min_fires).numpy(), best.numpy(), best_f1.numpy(),
                       scores["best"].float().numpy(), ((tpr + tnr) / 2).float().numpy(),
                       (cov / sd.clamp(min=1e-12)).float().numpy(), top_best.numpy(), scores["top"].float().numpy(),
-                      f1_train, precision_train)
+                      f1_train)

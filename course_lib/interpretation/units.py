@@ -32,6 +32,13 @@ class Units:
             a = a.index_select(0, torch.as_tensor(rows, dtype=torch.long))
         return a.to_dense()
 
+    def fires(self, rows) -> torch.Tensor:
+        """Bool [len(rows), L]: where each unit fires (no dense float matrix on the way)."""
+        a = self.acts.index_select(0, torch.as_tensor(rows, dtype=torch.long)).coalesce()
+        out = torch.zeros(a.shape, dtype=torch.bool)
+        out[a.indices()[0], a.indices()[1]] = True
+        return out
+
     def column(self, unit: int) -> torch.Tensor:
         """Dense activations of one unit over all tokens: [N]."""
         return self.dense(cols=[unit])[:, 0]
@@ -52,7 +59,7 @@ def _sparse(values: torch.Tensor, name: str, offset=None, chunk: int = 2048) -> 
     return Units(name, torch.cat(parts).coalesce())
 
 
-def sae_units(sae, resid: torch.Tensor, name: str = "SAE latents", chunk: int = 4096) -> Units:
+def sae_units(sae, resid: torch.Tensor, name: str = "SAE latents", chunk: int = 256) -> Units:
     """The latents of an sae-lens SAE on activations ``resid`` [N, d_in]."""
     parts = []
     with torch.no_grad():
@@ -63,9 +70,9 @@ def sae_units(sae, resid: torch.Tensor, name: str = "SAE latents", chunk: int = 
 
 def matched_thresholds(values: torch.Tensor, densities: torch.Tensor, train: torch.Tensor, chunk: int = 128) -> torch.Tensor:
     """Per column, the threshold above which a fraction ``densities[j]`` of the train rows lie."""
-    train_values = values[train]
-    k = (densities * len(train_values)).round().long().clamp(1, len(train_values) - 1)
-    return torch.cat([train_values[:, i:i + chunk].sort(dim=0, descending=True).values.gather(0, k[None, i:i + chunk])[0]
+    n_train = int(train.sum())
+    k = (densities * n_train).round().long().clamp(1, n_train - 1)
+    return torch.cat([values[:, i:i + chunk][train].sort(dim=0, descending=True).values.gather(0, k[None, i:i + chunk])[0]
                       for i in range(0, values.shape[1], chunk)])
 
 
@@ -105,7 +112,9 @@ def direction_units(resid: torch.Tensor, directions: torch.Tensor, densities: to
     that match ``densities`` on the train split (computed chunk by chunk: no dense [N, L] matrix)."""
     train = torch.as_tensor(train)
     centred = resid - resid[train].mean(0)
-    thresholds = matched_thresholds(centred[train] @ directions.T, densities, torch.ones(int(train.sum()), dtype=torch.bool))
+    everything = torch.ones(int(train.sum()), dtype=torch.bool)
+    thresholds = torch.cat([matched_thresholds(centred[train] @ directions[i:i + 128].T, densities[i:i + 128], everything)
+                            for i in range(0, len(directions), 128)])
     parts = [_sparse(centred[i:i + chunk] @ directions.T, name, thresholds).acts for i in range(0, len(resid), chunk)]
     return Units(name, torch.cat(parts).coalesce())
 
