@@ -292,15 +292,17 @@ def _random_problem(seed=0, n=400, L=9, P=11):
     acts = torch.rand(n, L, generator=g) * (torch.rand(n, L, generator=g) < torch.rand(L, generator=g) * 0.4 + 0.02)
     labels = torch.rand(n, P, generator=g) < torch.rand(P, generator=g) * 0.5 + 0.01
     labels[:, 3] = acts[:, 2] > 0.3  # a predicate one unit explains well
-    train = np.arange(n) % 2 == 0
+    doc = np.arange(n) // 7  # documents of 7 tokens
+    train = doc % 2 == 0
     preds = lb.Predicates([f"p{j}" for j in range(P)], [f"f{j % 3}" for j in range(P)], labels)
-    return un.Units("random", acts.to_sparse().coalesce()), acts, preds, train
+    return un.Units("random", acts.to_sparse().coalesce()), acts, preds, SimpleNamespace(train=train, doc=doc)
 
 
 def test_sparse_pipeline_matches_the_exercises_dense_definitions():
-    units, acts, preds, train = _random_problem()
+    units, acts, preds, data = _random_problem()
+    train = data.train
     cfg = sc.ScoreConfig(min_support=4, min_fires=1, n_top=5)
-    s = sc.score_units(units, preds, train, cfg)
+    s = sc.score_units(units, preds, data, cfg)
     tr, te = torch.from_numpy(train), torch.from_numpy(~train)
     fires_tr, lab_tr, fires_te, lab_te = acts[tr] > 0, preds.matrix[tr], acts[te] > 0, preds.matrix[te]
     f1 = sc.precision_recall_f1(fires_tr, lab_tr)[2]
@@ -313,15 +315,21 @@ def test_sparse_pipeline_matches_the_exercises_dense_definitions():
     pred = lab_te[:, best]
     ba = sc.balanced_accuracy(pred, fires_te, sc.decile_weights(acts[te], cfg.n_bins))
     assert np.allclose(s.detection, ba.numpy(), atol=1e-5)
+    doc_te = data.doc[~train]
+    for u in range(acts.shape[1]):  # fuzzing: silent tokens only from the documents where the unit fires
+        in_context = torch.from_numpy(np.isin(doc_te, doc_te[fires_te[:, u].numpy()]))
+        weight = sc.decile_weights(acts[te][:, u:u + 1], cfg.n_bins) * in_context[:, None]
+        fuzz = sc.balanced_accuracy(pred[:, u:u + 1], fires_te[:, u:u + 1], weight)
+        assert abs(float(fuzz) - s.fuzzing[u]) < 1e-5, u
     sim = [float(torch.corrcoef(torch.stack([pred[:, i].float(), acts[te][:, i]]))[0, 1]) for i in range(acts.shape[1])]
     assert np.allclose(s.simulation, np.nan_to_num(sim), atol=1e-4)
     assert (s.alive == (fires_tr.sum(0) >= 1).numpy()).all()
 
 
 def test_top_example_explainer_reads_only_the_strongest_examples():
-    units, acts, preds, train = _random_problem(1)
-    s = sc.score_units(units, preds, train, sc.ScoreConfig(min_support=1, min_fires=1, n_top=3))
-    tr = torch.from_numpy(train)
+    units, acts, preds, data = _random_problem(1)
+    s = sc.score_units(units, preds, data, sc.ScoreConfig(min_support=1, min_fires=1, n_top=3))
+    tr = torch.from_numpy(data.train)
     for u in range(acts.shape[1]):
         a = acts[tr][:, u]
         top = a.topk(min(3, int((a > 0).sum()))).indices

@@ -138,7 +138,7 @@ def _values(column: np.ndarray) -> list:
     return sorted(vals, key=str)
 
 
-def build_predicates(data: LabelledTokens, min_support: int = 5) -> Predicates:
+def build_predicates(data: LabelledTokens, min_support: int = 8) -> Predicates:
     """Every (field = value) predicate — current token, next token, and the pairwise conjunctions
     in :data:`CONJUNCTIONS` — that holds on at least ``min_support`` tokens of the train split."""
     names, fields, columns = [], [], []

@@ -57,7 +57,7 @@ class ProbeConfig:
     l2: float = 1e-3
     max_iter: int = 100
     seed: int = 0
-    decodable: float = 0.95  # a task is used if a residual probe reaches this in cross-validation on the train split
+    decodable: float = 0.96  # a task is used if a residual probe reaches this in cross-validation on the train split
 
 
 def logistic_probe(x_train, y_train, x_test, y_test, config: ProbeConfig = ProbeConfig()) -> float:

@@ -7,7 +7,9 @@
   would say — the predicate true on most of them (ties: the rarer one);
 * **scorers** (held-out split): the explanation's F1; delphi's *detection* balanced accuracy
   (Paulo et al. 2024) with activating examples weighted equally across activation deciles
-  (the exact expectation of sampling the same number from each decile); Bills et al.'s
+  (the exact expectation of sampling the same number from each decile); delphi's *fuzzing*, here
+  the same with the non-activating tokens taken from the documents where the unit fires (is it
+  the marked token, or another one of the same text?); Bills et al.'s
   (2023) *simulation* correlation (a simulator that predicts the unit's mean activation where the
   explanation holds and elsewhere; Pearson correlation is blind to that affine map, so it is the
   correlation of the explanation's indicator with the true activation).
@@ -109,6 +111,7 @@ class UnitScores:
     train_f1: np.ndarray
     test_f1: np.ndarray  # the explanation's F1 on the held-out split
     detection: np.ndarray  # decile-weighted detection balanced accuracy, held out
+    fuzzing: np.ndarray  # the same, with the silent tokens taken from the documents where the unit fires
     simulation: np.ndarray  # simulation correlation, held out
     top_best: np.ndarray  # the top-example explainer's choice
     top_test_f1: np.ndarray
@@ -119,6 +122,7 @@ class UnitScores:
         return {"units": int(a.size), "scored": int(a.sum()), "median F1": float(np.median(self.test_f1[a])),
                 "F1 > 0.5": float((self.test_f1[a] > 0.5).mean()),
                 "median detection": float(np.median(self.detection[a])),
+                "median fuzzing": float(np.median(self.fuzzing[a])),
                 "median simulation": float(np.median(self.simulation[a])),
                 "top examples agree": float((self.top_best[a] == self.best[a]).mean())}
 
@@ -131,9 +135,10 @@ class ScoreConfig:
     n_bins: int = 10  # activation deciles of the detection scorer
 
 
-def score_units(units: Units, preds, train: np.ndarray, config: ScoreConfig = ScoreConfig()) -> UnitScores:
-    """Explain every unit on the train split and score the explanations on the held-out split."""
-    L = units.n_units
+def score_units(units: Units, preds, data, config: ScoreConfig = ScoreConfig()) -> UnitScores:
+    """Explain every unit on the train split and score the explanations on the held-out split
+    (``data``: the :class:`~.labels.LabelledTokens`, for its ``train`` split and ``doc`` ids)."""
+    L, train = units.n_units, np.asarray(data.train)
     train_rows = torch.from_numpy(np.nonzero(train)[0])
     test_rows = torch.from_numpy(np.nonzero(~np.asarray(train))[0])
     train_labels, test_labels = preds.matrix[train_rows], preds.matrix[test_rows]
@@ -170,10 +175,29 @@ def score_units(units: Units, preds, train: np.ndarray, config: ScoreConfig = Sc
     tpr = _per_unit(unit, w * hit, L) / _per_unit(unit, w, L).clamp(min=1e-12)
     n_pred = test_support[best]
     tnr = (n - n_test - (n_pred - _per_unit(unit, hit, L))) / (n - n_test).clamp(min=1)
+    tnr_context = _silent_in_context(unit, tok, hit, best, torch.from_numpy(np.asarray(data.doc)[test_rows.numpy()]),
+                                     test_labels, L)
     sum_a, sum_a2, sum_ap = _per_unit(unit, val, L), _per_unit(unit, val.double() ** 2, L), _per_unit(unit, val * hit, L)
     cov = sum_ap / n - (sum_a / n) * (n_pred / n)
     sd = ((sum_a2 / n - (sum_a / n) ** 2).clamp(min=0) * (n_pred / n) * (1 - n_pred / n)).sqrt()
     return UnitScores(units.name, (n_fires >= config.min_fires).numpy(), best.numpy(), best_f1.numpy(),
                       scores["best"].float().numpy(), ((tpr + tnr) / 2).float().numpy(),
-                      (cov / sd.clamp(min=1e-12)).float().numpy(), top_best.numpy(), scores["top"].float().numpy(),
-                      f1_train)
+                      ((tpr + tnr_context) / 2).float().numpy(), (cov / sd.clamp(min=1e-12)).float().numpy(),
+                      top_best.numpy(), scores["top"].float().numpy(), f1_train)
+
+
+def _silent_in_context(unit, tok, hit, best, doc, labels, L: int, chunk: int = 256) -> torch.Tensor:
+    """Fuzzing's true-negative rate: among the silent tokens of the documents where a unit fires,
+    the fraction where its explanation does not hold either."""
+    n_docs = int(doc.max()) + 1
+    ones = torch.ones(len(doc), dtype=torch.float64)
+    doc_len = torch.zeros(n_docs, dtype=torch.float64).index_add_(0, doc, ones)
+    doc_pred = torch.cat([torch.zeros(n_docs, min(chunk, labels.shape[1] - i)).index_add_(0, doc, labels[:, i:i + chunk].float())
+                          for i in range(0, labels.shape[1], chunk)], dim=1)  # [docs, P]: where each predicate holds
+    pairs, inverse = torch.unique(unit * n_docs + doc[tok], return_inverse=True)  # (unit, document) with firing
+    pair_unit, pair_doc = pairs // n_docs, pairs % n_docs
+    fired = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, inverse, torch.ones(len(inverse), dtype=torch.float64))
+    fired_hit = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, inverse, hit)
+    silent = doc_len[pair_doc] - fired
+    silent_hit = doc_pred[pair_doc, best[pair_unit]].double() - fired_hit
+    return _per_unit(pair_unit, silent - silent_hit, L) / _per_unit(pair_unit, silent, L).clamp(min=1)

@@ -206,7 +206,7 @@ display(HTML(dashboard_html(example, latents, data, model, sae.W_dec)))
 #
 # An explanation, here, is a **label predicate**: a yes/no statement about a token — `pos = NOUN`,
 # `entity_type = state`, `next token = Austin` (about the *next* token), or a conjunction such as
-# `pos = ADJ & sentiment = negative`. The vocabulary holds every predicate that is true on at least 5
+# `pos = ADJ & sentiment = negative`. The vocabulary holds every predicate that is true on at least 8
 # train tokens.
 
 # %%
@@ -314,11 +314,12 @@ print(f"latent #{example}, '{preds.names[explanation]}': held-out detection bala
 # ## 4. Automatic interpretation, offline — and its baselines
 #
 # `score_units` runs the same pipeline on every unit, from sparse matrices (the same definitions as
-# your exercises; a test checks they agree): the **explainer** on the train split, then three
-# **scorers** on the held-out split — the explanation's F1, the detection balanced accuracy, and
-# Bills et al.'s (2023) **simulation** score: a simulator predicts the unit's activation from the
-# explanation (its mean where the predicate holds and elsewhere), scored by the correlation with the
-# true activations.
+# your exercises; a test checks they agree): the **explainer** on the train split, then four
+# **scorers** on the held-out split — the explanation's F1; the detection balanced accuracy; delphi's
+# **fuzzing**, the same with harder negatives (the silent tokens of the very documents where the
+# unit fires: is it *this* token or another of the same text?); and Bills et al.'s (2023)
+# **simulation** score: a simulator predicts the unit's activation from the explanation (its mean
+# where the predicate holds and elsewhere), scored by the correlation with the true activations.
 #
 # A score means little without a baseline. Any unit that fires rarely looks specific, so each
 # baseline fires at the **same density** as the SAE's latents:
@@ -331,7 +332,7 @@ print(f"latent #{example}, '{preds.names[explanation]}': held-out detection bala
 # %%
 start = time.time()
 units = {"SAE latents": latents, **baselines(data, latents, k=sae.cfg.k)}
-scores = {name: score_units(u, preds, data.train) for name, u in units.items()}
+scores = {name: score_units(u, preds, data) for name, u in units.items()}
 sae_scores = scores["SAE latents"]
 assert torch.allclose(sae_scores.f1_train[:, grammar], f1_train, atol=1e-5), "the pipeline = your exercises"
 elapsed = time.time() - start
@@ -339,7 +340,7 @@ elapsed = time.time() - start
 # %% tags=["trained"]
 print(f"explained and scored {sum(u.n_units for u in units.values())} units in {elapsed:.0f} s")
 summaries = {name: s.summary() for name, s in scores.items()}
-columns = ("scored", "median F1", "F1 > 0.5", "median detection", "median simulation")
+columns = ("scored", "median F1", "F1 > 0.5", "median detection", "median fuzzing", "median simulation")
 print(f"{'':18s}" + "".join(f"{c:>18s}" for c in columns))
 for name, row in summaries.items():
     print(f"{name:18s}" + "".join(f"{row[c]:18.3f}" if isinstance(row[c], float) else f"{row[c]:18d}" for c in columns))
@@ -428,6 +429,8 @@ cross_validated = decodable_tasks(data, preds, candidates, probe_config)
 print("residual probe, cross-validated on the train split:",
       ", ".join(f"{t} {a:.3f}" for t, a in cross_validated.items()))
 tasks = [t for t, a in cross_validated.items() if a >= probe_config.decodable]
+print("probed:", ", ".join(tasks), "| not decoded to", probe_config.decodable, "by the whole stream:",
+      ", ".join(t for t in candidates if t not in tasks))
 probing = sparse_probing(latents, data, preds, tasks, probe_config)
 for task, row in probing.items():
     print(f"{task:22s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
@@ -519,7 +522,7 @@ split_rows = {}
 for name in WIDTHS:
     width_sae = load_extra_sae(name)
     u = latents if name == "shipped" else sae_units(width_sae, data.resid, name)
-    s_w = sae_scores if name == "shipped" else score_units(u, preds, data.train)
+    s_w = sae_scores if name == "shipped" else score_units(u, preds, data)
     family = concept_family(s_w, u, preds, data.train, concept)
     split_rows[name] = dict(width=width_sae.cfg.d_sae, family=family, **ground_truth_scores(u, s_w))
     print(f"{name:13s} d_sae {width_sae.cfg.d_sae:5d}: best F1 {split_rows[name]['concept']:.3f}, "
@@ -556,7 +559,7 @@ choice = {f"layer 2, {r['width']}" + (" (shipped)" if name == "shipped" else "")
 for spec in EXTRA_SAES:
     if spec.layer != 2:
         u = sae_units(load_extra_sae(spec.name), data.resid_at[spec.layer], spec.name)
-        choice[f"layer {spec.layer}, {spec.d_sae}"] = ground_truth_scores(u, score_units(u, preds, data.train))
+        choice[f"layer {spec.layer}, {spec.d_sae}"] = ground_truth_scores(u, score_units(u, preds, data))
         del u
 columns_choice = ("median F1", "F1 > 0.5", "median detection", "coverage", "output")
 print(f"{'SAE':24s}" + "".join(f"{c:>17s}" for c in columns_choice))
