@@ -423,7 +423,7 @@ for key, label in (("L0", "L0"), ("FVU", "FVU"), ("dead", "dead fraction"), ("CE
 recovered = ce_loss_recovered(world["CE_clean"], world["CE_sae"], world["CE_zero_ablation"])
 print(f"CE-loss recovered   {recovered:.4f}")
 # the shipped SAE's results (the tolerances hold on any CPU and for a rebuilt SAE)
-assert world["L0"] == world_sae.cfg.k and world["FVU"] < 0.1 and world["dead"] < 0.05
+assert world["L0"] == world_sae.cfg.k and world["FVU"] < 0.1 and world["dead"] < 0.1
 assert recovered > 0.99 and abs(world["CE_increase"]) < 0.01 and world["KL"] < 0.01
 
 # %% [markdown]
@@ -443,15 +443,15 @@ assert base["CE_recovered"] > 0.5 and base["KL"] > 10 * world["KL"]  # a crude r
 # %% [markdown]
 # Compare with the published ranges for SAEs on Pythia-70m (32k latents): variance explained
 # 83–99 % (FVU 0.01–0.17), L0 3–215, CE recovered 88–99 %. With 16 active latents out of 1024
-# our SAE explains about 95 % of the variance and recovers essentially all of the CE loss — at the
+# our SAE explains over 95 % of the variance and recovers essentially all of the CE loss — at the
 # top of those ranges, because the world's text is far simpler than the Pile that Pythia reads.
-# The ratio hides how small the remaining damage is, and how noisy: the absolute CE increase is
-# about a thousandth of a nat per token, within the noise of 300 documents (here it can even come
-# out a hair *negative*, pushing the ratio past 1 — noise, not magic; the SAE card gives the
-# figures on 1,500 documents), and the KL divergence says the same: the spliced model's
+# The ratio hides how small the remaining damage is: the absolute CE increase is a few
+# thousandths of a nat per token at most — close to the noise of 300 documents (it could even
+# come out a hair negative, pushing the ratio past 1: noise, not magic; the SAE card gives the
+# figures on 1,500 documents) — and the KL divergence says the same: the spliced model's
 # next-token distributions barely move. Note how much larger the behavioural damage of
-# zero-ablation is (CE from about 0.6 to over 8 nats) than that of the SAE's 5 % reconstruction
-# error: FVU alone does not say how much the model cares.
+# zero-ablation is (CE from under 1 nat to over 7) than that of the SAE's few-percent
+# reconstruction error: FVU alone does not say how much the model cares.
 #
 # `HookedSAETransformer` is sae-lens's way to splice SAEs into a TransformerLens model:
 # `run_with_saes(tokens, saes=[sae])` attaches the SAE at `sae.cfg.metadata.hook_name` for one
