@@ -27,8 +27,8 @@ class ExtraSAE:
     d_sae: int
 
 
-EXTRA_SAES = (ExtraSAE("layer2_w256", 2, 256), ExtraSAE("layer2_w2048", 2, 2048), ExtraSAE("layer3_w1024", 3, 1024))
-WIDTHS = ("layer2_w256", "shipped", "layer2_w2048")  # the splitting family (shipped = layer 2, 1024 latents)
+EXTRA_SAES = (ExtraSAE("layer2_w256", 2, 256), ExtraSAE("layer2_w512", 2, 512), ExtraSAE("layer3_w1024", 3, 1024))
+WIDTHS = ("layer2_w256", "layer2_w512", "shipped")  # the splitting family (shipped = layer 2, 1024 latents)
 
 
 def _spec(name: str) -> ExtraSAE:

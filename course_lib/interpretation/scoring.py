@@ -192,11 +192,11 @@ def _silent_in_context(unit, tok, hit, best, doc, labels, L: int, chunk: int = 2
     n_docs = int(doc.max()) + 1
     ones = torch.ones(len(doc), dtype=torch.float64)
     doc_len = torch.zeros(n_docs, dtype=torch.float64).index_add_(0, doc, ones)
-    doc_pred = torch.cat([torch.zeros(n_docs, min(chunk, labels.shape[1] - i)).index_add_(0, doc, labels[:, i:i + chunk].float())
-                          for i in range(0, labels.shape[1], chunk)], dim=1)  # [docs, P]: where each predicate holds
+    doc_pred = torch.cat([torch.zeros(n_docs, part.shape[1]).index_add_(0, doc, part.float())
+                          for part in labels.split(chunk, dim=1)], dim=1)  # [docs, P]: where each predicate holds
     pairs, inverse = torch.unique(unit * n_docs + doc[tok], return_inverse=True)  # (unit, document) with firing
     pair_unit, pair_doc = pairs // n_docs, pairs % n_docs
-    fired = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, inverse, torch.ones(len(inverse), dtype=torch.float64))
+    fired = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, inverse, torch.ones_like(hit))
     fired_hit = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, inverse, hit)
     silent = doc_len[pair_doc] - fired
     silent_hit = doc_pred[pair_doc, best[pair_unit]].double() - fired_hit

@@ -348,16 +348,17 @@ fig = plot_score_distributions(scores)
 plt.show()
 
 # %% [markdown]
-# The SAE's latents are explained better than every baseline on every score: more of them have an
-# explanation that holds up on held-out tokens (F1 > 0.5), and their median detection and
-# simulation scores are higher. The margins are not huge: a residual stream this simple makes even
-# random directions partly interpretable, which is why the baselines must be shown. The asserted
-# margins (their tolerance set from two seeds of the held-out documents and baselines):
+# Against the two baselines the issue names — neurons and random directions — the SAE's latents
+# must win on the share of latents with a held-out F1 above 0.5 and on the median detection score;
+# the cell below asserts both margins (their tolerance set from two seeds of the held-out documents
+# and baselines) and lists every score on which the SAE beats *all four* baselines. A residual
+# stream this simple makes even random directions partly interpretable: that is why the baselines
+# must be shown.
 
 # %% tags=["trained"]
 sae_row = summaries["SAE latents"]
-for name in list(summaries)[1:]:  # the SAE is ahead of every baseline on every median and share
-    assert all(sae_row[c] > summaries[name][c] for c in columns[1:]), name
+ahead = [c for c in columns[1:] if all(sae_row[c] > summaries[n][c] for n in list(summaries)[1:])]
+print("the SAE beats all four baselines on:", ", ".join(ahead) or "none")
 for name in ("MLP neurons", "random directions"):
     margin_det = sae_row["median detection"] - summaries[name]["median detection"]
     margin_f1 = sae_row["F1 > 0.5"] - summaries[name]["F1 > 0.5"]
@@ -378,6 +379,10 @@ agree = (s.top_best == s.best)[alive].mean()
 print(f"top-example explanation = the truth's best: {agree:.1%} of the SAE's latents")
 print(f"median held-out F1: truth's explanation {np.median(s.test_f1[alive]):.3f}, "
       f"top-example explanation {np.median(s.top_test_f1[alive]):.3f}")
+disagree = alive & (s.top_best != s.best)
+support = preds.matrix[train].sum(0).numpy()
+broader = (support[s.top_best] > support[s.best])[disagree].mean()
+print(f"when they disagree, the top-example explanation is the broader predicate in {broader:.0%} of the cases")
 failures = np.argsort(-(s.test_f1 - s.top_test_f1) * alive)[:6]
 print("largest failures (latent: top-example explanation → the truth's):")
 for u in failures:
@@ -385,9 +390,10 @@ for u in failures:
           f"(F1 {s.test_f1[u]:.2f})")
 
 # %% [markdown]
-# The typical failure: the strongest activations sit on one token or context (`token = X`), while
-# the latent fires more broadly — on a class, a topic, or before a kind of next token. Explanations
-# read off top examples are too narrow; the quantile samples of the dashboard are there to catch it.
+# The strongest activations are a biased sample: they can sit on one token of a class the latent
+# covers (the top examples suggest something too narrow), or on tokens that share a broad label the
+# latent does not follow elsewhere (too broad). Either way the explanation read off the top examples
+# loses much of its held-out F1 — the quantile samples of the dashboard are there to catch it.
 #
 # ### The feature browser
 # Pick a latent, or type a label predicate (e.g. `topic = food`) to jump to the latents that match
@@ -420,6 +426,7 @@ cov = {name: coverage(f1, preds, cov_fields) for name, f1 in best_f1_per_label.i
 print(f"{'coverage':12s}" + "".join(f"{n[:12]:>13s}" for n in cov))
 for f in cov_fields:
     print(f"{f:12s}" + "".join(f"{cov[n][f]:13.3f}" for n in cov))
+print("lowest coverage for the SAE:", min(cov["SAE latents"], key=cov["SAE latents"].get))
 
 # %% tags=["trained"]
 candidates = ("topic = food", "topic = sports", "entity_type = state", "entity_type = person", "entity_type = country",
@@ -441,11 +448,13 @@ assert mean_acc[1] < mean_acc[5] < mean_acc[20], mean_acc
 assert min(row["residual"] for row in probing.values()) >= 0.95
 
 # %% [markdown]
-# The concepts are **in** the residual stream — a linear probe on all 128 dimensions finds each of
+# The probed concepts are **in** the residual stream — a linear probe on all 128 dimensions finds
 # them — but one latent rarely carries a whole concept: accuracy climbs with k. The SAE has split
-# each concept over many latents (by context, by token, by what comes next), and the coverage of
-# entities is the lowest of all: there are hundreds of entities and only 1024 latents, and the
-# SAE spends many of them on other things.
+# each concept over many latents (by context, by token, by what comes next). Some labels are not
+# linearly decodable even from the whole stream at this layer (listed above): a review's sentiment,
+# for one, is labelled on its opening sentence too, before the text has revealed it. And coverage
+# (the table above) is lowest for the finest labels — single entities: there are over a hundred of
+# them and only 1024 latents, which the SAE spends on many other things too.
 #
 # ### Output features
 # Some latents are best explained by the **next** token (`next token = Austin`, `next pos = PUNCT`):
@@ -479,9 +488,8 @@ for key in ("parent fires, parent only", "parent fires, child active", "child fi
 assert toy["parent fires, parent only"] >= 0.95 and toy["parent fires, child active"] <= 0.05
 
 # %% [markdown]
-# The parent latent fires on every parent-only input and on none where the child is active; the
-# child's latent points between the two features (cosine ≈ 0.7 with each): it has absorbed the
-# parent.
+# The parent latent fires on the parent-only inputs and not where the child is active; the child's
+# latent has a large cosine with *both* features (printed above): it has absorbed the parent.
 #
 # ### Absorption in the world SAE
 # The same measure with labels: the parent is `entity_type = state`, its parent latent the one with
@@ -502,8 +510,9 @@ plt.show()
 # %% [markdown]
 # ### Feature splitting across dictionary sizes
 # Bricken et al. (2023): a wider SAE splits a broad feature into finer ones. We follow one concept,
-# `topic = food`, through four SAEs on the same hook that differ only in width (256 … 2048 latents,
-# built by `python -m course_lib.interpretation build` with the shipped SAE's recipe): the best
+# `topic = food`, through three SAEs on the same hook that differ only in width (256, 512 and the
+# shipped 1024 latents; the first two built by `python -m course_lib.interpretation build` with the
+# shipped SAE's recipe): the best
 # latent's held-out F1, and the **family** of latents that fire (almost) only on food text
 # (train precision ≥ 0.9).
 
@@ -551,8 +560,9 @@ for name in linguistic:
 # ## 7. Does the SAE choice matter?
 #
 # The shipped SAE's layer, width and k were chosen without looking at interpretability (notebook
-# 02 chose them for reconstruction). Here are the same ground-truth scores for SAEs at other
-# layers (the streams entering blocks 1 and 3) and other widths, all trained with the same recipe.
+# 02 chose them for reconstruction). Here are the same ground-truth scores for an SAE of the same
+# width at another layer (the stream entering block 3) and for the narrower SAEs, all trained with
+# the same recipe.
 
 # %% tags=["trained"]
 choice = {f"layer 2, {r['width']}" + (" (shipped)" if name == "shipped" else ""): r for name, r in split_rows.items()}
@@ -568,12 +578,18 @@ for name, r in choice.items():
 metrics = extra_metrics()["saes"]
 print("reconstruction (data/interpretation card): " + ", ".join(f"{n} FVU {m['FVU']:.3f}" for n, m in metrics.items()))
 
+print("most interpretable on each score:",
+      ", ".join(f"{c}: {max(choice, key=lambda n: choice[n][c])}" for c in columns_choice[:4]))
+
 # %% [markdown]
-# The layer matters more than the width for how interpretable single latents are: the stream at
-# each layer holds different things (earlier: more about the current token; later: more about the
-# next one, hence more output features), and the latent explanations follow. Wider SAEs cover more
-# label values but split them, so the median latent is not necessarily better explained. A choice
-# made for reconstruction alone says little about interpretability — measure it.
+# Read the table with the reconstruction figures next to it. Narrower SAEs reconstruct worse
+# (higher FVU), and their few latents each take a coarse share of the stream — often easy to
+# explain, but they cover fewer label values. At another layer the stream holds other things
+# (compare the output-feature shares: the later the layer, the more of it is about the next
+# token), and the explanations follow. The shipped SAE's layer, width and k were chosen for
+# reconstruction alone; which SAE is "more interpretable" depends on the score you ask for —
+# per-latent explanation quality and coverage of the labels need not agree — so measure it, for
+# the question at hand, rather than assume it.
 #
 # ## Summary
 # Every number below is computed above in this notebook.
@@ -601,9 +617,9 @@ for key, value in summary.items():
     print(f"{key:70s} {value}")
 
 # %% [markdown]
-# - Against the truth, SAE latents are more interpretable than neurons, random directions and a
-#   random encoder at the same firing density — by a clear but modest margin.
-# - Explanations read off top examples are often too narrow; sample every activation range.
+# - Against the truth, SAE latents are more interpretable than neurons and random directions at the
+#   same firing density (the margins are asserted above).
+# - Explanations read off top examples often miss what the truth supports; sample every activation range.
 # - Concepts are linearly present in the residual stream, but spread over many latents (sparse
 #   probing climbs with k; coverage of single entities is low).
 # - Absorption and splitting are real: a "parent" latent can be silent where a narrower latent
