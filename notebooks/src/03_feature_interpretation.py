@@ -91,7 +91,7 @@ for i in first:
 # sink once and then drop `<bos>`, `<eos>` and padding everywhere (the shipped SAE was trained on
 # text tokens only).
 
-# %%
+# %% tags=["trained"]
 with torch.no_grad():
     bos_code = sae.encode(data.bos_resid)[0]
     text_norm = data.resid.norm(dim=-1).median()
@@ -126,7 +126,7 @@ def top_activations(acts, n):
 
 top_activations = check_top_activations(top_activations)
 
-# %%
+# %% tags=["trained"]
 latents = sae_units(sae, data.resid)
 with torch.no_grad():
     example = int(sae.encode(data.resid[data.str_tokens == "Texas"]).mean(0).argmax())
@@ -160,7 +160,7 @@ def quantile_samples(acts, n_bins, per_bin, generator):
 
 quantile_samples = check_quantile_samples(quantile_samples)
 
-# %%
+# %% tags=["trained"]
 for b, chunk in enumerate(quantile_samples(acts, 4, 3, torch.Generator().manual_seed(0))):
     print(f"quantile bin {b + 1} of 4:")
     for i in chunk:
@@ -239,7 +239,7 @@ def precision_recall_f1(fires, labels):
 
 precision_recall_f1 = check_precision_recall_f1(precision_recall_f1)
 
-# %%
+# %% tags=["trained"]
 train = torch.from_numpy(data.train)
 grammar = [j for f in ("entity_type", "relation", "pos", "number", "in_quote", "topic", "sentiment") for j in preds.of_field(f)]
 fires_train = latents.fires(torch.nonzero(train)[:, 0])
@@ -329,7 +329,7 @@ print(f"latent #{example}, '{preds.names[explanation]}': held-out detection bala
 # - **random directions** in the residual stream, thresholded the same way;
 # - **a random encoder**: a TopK SAE encoder with random directions, never trained.
 
-# %%
+# %% tags=["trained"]
 start = time.time()
 units = {"SAE latents": latents, **baselines(data, latents, k=sae.cfg.k)}
 scores = {name: score_units(u, preds, data) for name, u in units.items()}
@@ -400,7 +400,7 @@ for u in failures:
 # it best. (A viewer without widgets — a stored notebook on GitHub — shows the first dashboard as
 # static HTML instead.)
 
-# %%
+# %% tags=["trained"]
 food = latents_for("topic = food", sae_scores, preds)
 browser = feature_browser(latents, data, model, sae.W_dec, sae_scores, preds, start=food[0])
 
