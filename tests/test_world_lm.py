@@ -30,7 +30,7 @@ def test_measured_quality_matches_the_card_and_the_bar(model):
     assert recall == stored["one_hop_recall"] and two_hop == stored["two_hop"]
     assert recall["overall"] >= 0.95
     assert two_hop["trained"] >= 0.90 and two_hop["heldout"] >= 0.75
-    assert two_hop["heldout_cities"] >= 32 and two_hop["heldout_prompts"] >= 64
+    assert two_hop["heldout_cities"] >= 16 and two_hop["heldout_prompts"] >= 32
     entropy = evaluate.entropy_gap(model)  # the same held-out documents as the card
     assert entropy["true_entropy"] == stored["entropy"]["true_entropy"]  # exact: the scorer is deterministic
     assert entropy["excess"] == pytest.approx(stored["entropy"]["excess"], abs=2e-3)

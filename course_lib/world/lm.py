@@ -43,7 +43,7 @@ WorldModelError = ArtifactError  # what a missing or damaged shipped world LM ra
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     seed: int = 0
-    steps: int = 4000
+    steps: int = 5000
     tokens_per_batch: int = 3072  # padding included; about 130 documents
     lr: float = 2e-3
     warmup: int = 200
@@ -291,5 +291,5 @@ Per relation recall: {json.dumps(m['one_hop_recall']['per_relation'])}
 ## Held out of training
 - One phrasing of every one-hop fact: neither the sentence nor its fact-bearing span (subject …
   object) occurs anywhere in the training text (checked by `tests/test_world.py`).
-- Both two-hop phrasings of {h['heldout_cities']} cities (the last two of each state).
+- Both two-hop phrasings of {h['heldout_cities']} cities (the last of each state's four).
 """
