@@ -584,14 +584,14 @@ print("most interpretable on each score:",
       ", ".join(f"{c}: {max(choice, key=lambda n: choice[n][c])}" for c in columns_choice[:4]))
 
 # %% [markdown]
-# Read the table with the reconstruction figures next to it. Narrower SAEs reconstruct worse
-# (higher FVU), and their few latents each take a coarse share of the stream — often easy to
-# explain, but they cover fewer label values. At another layer the stream holds other things
-# (compare the output-feature shares: the later the layer, the more of it is about the next
-# token), and the explanations follow. The shipped SAE's layer, width and k were chosen for
-# reconstruction alone; which SAE is "more interpretable" depends on the score you ask for —
-# per-latent explanation quality and coverage of the labels need not agree — so measure it, for
-# the question at hand, rather than assume it.
+# Read the table with the reconstruction figures next to it (FVU from the build script's card). Two
+# things to look for: whether the SAE that explains its *single latents* best is also the one that
+# *covers* the labels best (per-latent explanation quality and coverage measure different things, and
+# a narrow SAE's few, coarse latents can be easy to explain while covering few label values), and how
+# the output-feature share moves with the layer (a later stream is closer to what the model is
+# about to say). The shipped SAE's layer, width and k were chosen for reconstruction alone: which
+# SAE is "more interpretable" depends on the score you ask for — measure it for the question at
+# hand rather than assume it.
 #
 # ## Summary
 # Every number below is computed above in this notebook.
