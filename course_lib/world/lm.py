@@ -252,7 +252,8 @@ def model_card(m: dict) -> str:
 A {ARCHITECTURE['n_layers']}-layer TransformerLens `HookedTransformer` (d_model {ARCHITECTURE['d_model']},
 {ARCHITECTURE['n_heads']} heads, d_mlp {ARCHITECTURE['d_mlp']}, context {ARCHITECTURE['n_ctx']} tokens, vocabulary
 {m['d_vocab']} words) trained from scratch on text sampled from the course's synthetic world
-(`course_lib.world`). Rebuild: `{REBUILD}` (seeded; {t['wall_seconds']} s on this machine's 2-core CPU).
+(`course_lib.world`). Rebuild: `{REBUILD}` (seeded; the shipped build took {t['wall_seconds']} s on one thread
+of a shared 2-core CPU; another CPU or thread count changes the last digits of the figures below).
 
 ## Training
 - {t['steps']} steps of AdamW (lr {t['lr']}, warm-up {t['warmup']}, cosine decay, weight decay {t['weight_decay']}),
