@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checking import Case, Exercise, Mistake, check_model, gradient_case, randomize_parameters, seeded_generator
+from .grokfast import grokfast_ema
 from .lens import logit_lens_at, resid_hook_name
 from .measures import answer_accuracy, edit_metrics
 from .patching import patched_logits
@@ -383,3 +384,115 @@ check_edit_metrics = Exercise(
     ],
     hint="Two means over the edits: edit = (atomic_pred == new_bridge), multi_hop = (two_hop_pred == "
          "new_answer), each as a float.")
+
+
+# ----------------------------------------------------------------------------- grokfast_ema
+def _filter_module(seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    module[1].bias.requires_grad_(False)  # a parameter without a gradient: its .grad stays None
+    return module
+
+
+def _filter_case(seed, alpha, lamb, n_steps=3):
+    """The gradients the optimizer would see after each of ``n_steps`` filter steps (fresh random
+    gradients every step; a parameter without a gradient must keep None), and whether the average
+    was returned for the next step."""
+    def run(impl):
+        import torch
+
+        module = _filter_module(seed)
+        g = seeded_generator(seed)
+        ema, seen = None, []
+        for _ in range(n_steps):
+            for p in module.parameters():
+                p.grad = torch.randn(p.shape, generator=g) if p.requires_grad else None
+            ema = impl(module, ema, alpha, lamb)
+            seen.append([None if p.grad is None else p.grad.detach().clone() for p in module.parameters()])
+        return {"gradients after each step": seen, "returns the average for the next step": ema is not None}
+    return run
+
+
+def _ema_from_zero(model, ema, alpha, lamb):
+    """Starts the moving average at zero instead of at the first gradient."""
+    import torch
+
+    if ema is None:
+        ema = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.grad is not None}
+    for n, p in model.named_parameters():
+        if p.grad is not None:
+            ema[n] = alpha * ema[n] + (1 - alpha) * p.grad
+            p.grad = p.grad + lamb * ema[n]
+    return ema
+
+
+def _ema_weights_swapped(model, ema, alpha, lamb):
+    """ema <- (1 - alpha) ema + alpha g: the new gradient gets the large weight."""
+    if ema is None:
+        ema = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    else:
+        for n, p in model.named_parameters():
+            if p.grad is not None:
+                ema[n] = (1 - alpha) * ema[n] + alpha * p.grad
+    for n, p in model.named_parameters():
+        if p.grad is not None:
+            p.grad = p.grad + lamb * ema[n]
+    return ema
+
+
+def _ema_replaces_gradient(model, ema, alpha, lamb):
+    """g <- lamb * ema: the filtered gradient replaces the gradient instead of being added."""
+    if ema is None:
+        ema = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    else:
+        for n, p in model.named_parameters():
+            if p.grad is not None:
+                ema[n] = alpha * ema[n] + (1 - alpha) * p.grad
+    for n, p in model.named_parameters():
+        if p.grad is not None:
+            p.grad = lamb * ema[n]
+    return ema
+
+
+def _ema_aliases_gradient(model, ema, alpha, lamb):
+    """Keeps p.grad itself (no copy) as the average and then amplifies p.grad in place: the
+    average is amplified along with it."""
+    if ema is None:
+        ema = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    else:
+        for n, p in model.named_parameters():
+            if p.grad is not None:
+                ema[n] = alpha * ema[n] + (1 - alpha) * p.grad
+    for n, p in model.named_parameters():
+        if p.grad is not None:
+            p.grad.add_(lamb * ema[n])
+    return ema
+
+
+def _ema_not_returned(model, ema, alpha, lamb):
+    """Updates the average but returns None, so every step starts afresh."""
+    grokfast_ema(model, ema, alpha, lamb)
+
+
+check_grokfast_ema = Exercise(
+    "grokfast_ema", grokfast_ema,
+    cases=lambda: [Case("alpha 0.98, gain 2, three steps (the gradients after each step)", _filter_case(0, 0.98, 2.0)),
+                   Case("alpha 0.5, gain 5, four steps", _filter_case(1, 0.5, 5.0, n_steps=4)),
+                   Case("gain 0: the gradients are unchanged (edge case)", _filter_case(2, 0.9, 0.0)),
+                   Case("a single step (edge case)", _filter_case(3, 0.8, 3.0, n_steps=1))],
+    mistakes=[
+        Mistake("Start the average at the first gradient (ema = g when ema is None), not at zero.", _ema_from_zero),
+        Mistake("The old average keeps the weight alpha (0.98): ema = alpha * ema + (1 - alpha) * g.",
+                _ema_weights_swapped),
+        Mistake("Add the amplified average to the gradient (g + lamb * ema); do not replace the gradient.",
+                _ema_replaces_gradient),
+        Mistake("Store a copy of the gradient (p.grad.detach().clone()) as the first average: p.grad itself is "
+                "changed when you amplify it in place, and the average with it.", _ema_aliases_gradient),
+        Mistake("Return the ema dict: the next step passes it back in (None only at the first step).",
+                _ema_not_returned),
+    ],
+    hint="For each named parameter with a gradient g: update ema[name] = alpha * ema[name] + (1 - alpha) * g "
+         "(ema[name] = a copy of g at the first step, when ema is None), then set p.grad = g + lamb * ema[name]; "
+         "return ema.")

@@ -11,6 +11,8 @@ from .grokfast import grokfast_ema
 from .measures import eval_sets, evaluate
 from .world import World, plain_numbers
 
+OPTIMIZERS = ("adamw", "adam", "sgd")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -29,6 +31,7 @@ class TrainConfig:
     seed: int = 0
     grokfast_lamb: float = 0.0    # Grokfast-EMA gain (0 = off; Lee et al. use 2 to 5)
     grokfast_alpha: float = 0.98  # Grokfast-EMA momentum
+    optimizer: str = "adamw"      # "adamw" (decoupled weight decay), "adam" (L2 in the gradient), "sgd" (momentum 0.9)
 
     def __post_init__(self):
         plain_numbers(self)
@@ -43,6 +46,8 @@ class TrainConfig:
             raise ValueError(f"decay_from must be in [0, 1], got {self.decay_from}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.grokfast_lamb < 0 or not 0 <= self.grokfast_alpha < 1:
             raise ValueError(f"need grokfast_lamb >= 0 and 0 <= grokfast_alpha < 1, got {self.grokfast_lamb}, "
                              f"{self.grokfast_alpha}")
@@ -68,6 +73,16 @@ def answer_only_loss(logits, answers, answer_pos):
     return torch.nn.functional.cross_entropy(logits[rows, answer_pos], answers)
 
 
+def make_optimizer(model, tcfg: TrainConfig):
+    """The optimizer named by ``tcfg.optimizer`` (betas (0.9, 0.98) for Adam/AdamW)."""
+    import torch
+
+    if tcfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=tcfg.lr, momentum=0.9, weight_decay=tcfg.weight_decay)
+    cls = torch.optim.AdamW if tcfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay, betas=(0.9, 0.98))
+
+
 def lr_factor(step: int, tcfg: TrainConfig) -> float:
     """Learning-rate multiplier at optimizer step ``step`` (0-based): linear warm-up, constant,
     then a cosine decay to 0 over the last ``1 - decay_from`` of the steps."""
@@ -85,7 +100,7 @@ def log_steps(steps: int, n: int) -> list[int]:
 
 def train(world: World, tcfg: TrainConfig, progress: bool = False, device="cpu", model=None,
           on_log=None, loss_fn=answer_only_loss, grad_filter=grokfast_ema) -> dict:
-    """Train with AdamW on ``loss_fn`` (the answer-only loss); returns {"model", "log"} where
+    """Train with ``tcfg.optimizer`` (AdamW) on ``loss_fn`` (the answer-only loss); returns {"model", "log"} where
     ``log`` holds the evaluation steps and the accuracy of every split at those steps.
     ``on_log(entry)`` is called after each evaluation with the newest values; returning True
     stops the training there. With ``tcfg.grokfast_lamb > 0``, ``grad_filter`` (Grokfast-EMA)
@@ -99,7 +114,7 @@ def train(world: World, tcfg: TrainConfig, progress: bool = False, device="cpu",
                         f"{type(world).__name__} and {type(tcfg).__name__}")
     torch.manual_seed(tcfg.seed)
     model = model if model is not None else make_model(world, tcfg, device)
-    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay, betas=(0.9, 0.98))
+    opt = make_optimizer(model, tcfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tcfg))
     sets = eval_sets(world, tcfg.n_train_eval, tcfg.seed)
     toks, ans, pos = world.train_tokens, world.train_answers, world.train_pos
