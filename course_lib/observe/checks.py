@@ -54,7 +54,7 @@ def _hook(name: str):
 
 
 def _act_name(name: str, layer: int) -> str:
-    from transformer_lens.utils import get_act_name
+    from transformer_lens.utilities import get_act_name
 
     return get_act_name(name, layer)
 

@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from transformer_lens import patching
-from transformer_lens.utils import get_act_name
+from transformer_lens.utilities import get_act_name
 
 from course_lib import set_seed
 from course_lib.observe import (check_final_token_residuals, check_head_ablation_hook, check_logit_difference,
@@ -321,7 +321,7 @@ print(f"the correct state is first decodable (mean P > 0.5 under the logit lens)
 assert hurting == f"L0H{attending}"
 assert abs(grid[0, 1] - 1) < 0.05 and (grid[0, 2:].abs() < 0.05).all(), "before block 0: only the city position"
 assert grid[1, -1] > 0.5, "before block 1: mostly at the last position"
-assert decodable >= 2, "decodable only after the information has reached the last position"
+assert decodable == 1, "decodable right after block 0, when the information reaches the last position"
 assert effects["MLP0"] < 0.1 * clean_ld, "zeroing MLP 0 destroys the prediction"
 
 # %% [markdown]
@@ -332,11 +332,13 @@ assert effects["MLP0"] < 0.1 * clean_ld, "zeroing MLP 0 destroys the prediction"
 # which is also the head whose ablation hurt most (both printed above). That is a **circuit** for
 # this fact, found by intervention rather than by eyeballing activations: correlation becomes causation.
 #
-# Compare with the logit lens: the state became *decodable* as the correct state only after a later
-# block (printed above), although patching shows the information is at the last position right
-# after block 0. Information can be present (causally) before it is readable by a linear read-out
-# in the output basis; the later blocks (their MLPs matter in the ablation) turn "the city is
-# Dallas" into "say Texas".
+# Compare with the logit lens: on this model the correct state becomes *decodable* right after
+# block 0 (printed above), the same block whose head moved the information to the last position,
+# as patching shows. Here observing and manipulating agree, but they answer different questions:
+# the lens tells when the answer can be *read out* in the output basis, patching tells where the
+# information that *changes* the answer sits. They need not coincide: information can be present
+# (causally) before a linear read-out finds it, and notebook 06 shows a probe decoding a bridge
+# entity that the model fails to use.
 #
 # Compare with the ablations, too: zeroing MLP 0 destroys the prediction entirely, yet patching never
 # points at anything specific to Dallas there; MLP 0 is needed for *every* input (it acts as part of
