@@ -450,3 +450,19 @@ def test_extra_sae_build_writes_a_checked_folder(tmp_path):
     (root / "layer2_w256" / "cfg.json").write_text("{}")
     with pytest.raises(ArtifactError, match="python -m course_lib.interpretation build"):
         saes.load_extra_sae("layer2_w256", root=root)
+
+
+def test_shipped_extra_saes_are_complete_and_checksummed():
+    from course_lib.artifacts import verify
+    from course_lib.interpretation import saes
+
+    verify(saes.EXTRA_DIR, saes.REBUILD, "notebook-03 SAEs")
+    metrics = saes.extra_metrics()
+    assert set(metrics["saes"]) == {s.name for s in saes.EXTRA_SAES}
+    for spec in saes.EXTRA_SAES:
+        m = metrics["saes"][spec.name]
+        assert (m["layer"], m["d_sae"]) == (spec.layer, spec.d_sae) and abs(m["L0"] - metrics["recipe"]["k"]) < 1e-3
+        assert m["FVU"] < 0.5 and m["dead"] < 0.5
+        sae = saes.load_extra_sae(spec.name, device="cpu")
+        assert sae.cfg.d_sae == spec.d_sae and sae.cfg.metadata.hook_name == f"blocks.{spec.layer}.hook_resid_pre"
+    assert "python -m course_lib.interpretation build" in (saes.EXTRA_DIR / saes.CARD_FILE).read_text()
