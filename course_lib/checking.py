@@ -30,7 +30,6 @@ import functools
 import linecache
 import math
 import traceback
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -137,7 +136,7 @@ def gradient_case(name: str, run: Callable[[Callable], tuple], seed: int = 0) ->
 
 
 # ----------------------------------------------------------------------------- check models
-_CHECK_MODELS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_CHECK_MODELS: dict = {}  # built once per session, kept (they are tiny)
 _SNAPSHOTS: dict[int, dict] = {}
 
 
