@@ -34,8 +34,8 @@ if "google.colab" in sys.modules:  # keeps Colab's own torch, installs the other
     import subprocess
     REPO = "{repo}"
     subprocess.run(f"git clone -q --depth 1 {{REPO}} /content/course && cd /content/course && "
-                   "grep -v '^torch==' requirements.txt > /tmp/reqs.txt && pip install -q -r /tmp/reqs.txt && "
-                   "pip install -q --no-deps -e .", shell=True, check=True)
+                   "grep -v '^torch==' requirements.txt > /tmp/reqs.txt && "
+                   "pip install -q -r /tmp/reqs.txt && pip install -q --no-deps -e .", shell=True, check=True)
     sys.path.insert(0, "/content/course")
 """
 
