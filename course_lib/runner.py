@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .paths import BUILD_DIR, KERNELS_DIR, OFFLINE_KERNEL, REPO_ROOT
 
-BUDGET_S, BUDGET_MB, IMPORT_BUDGET_S, LOAD_BUDGET_S = 180.0, 1536.0, 3.0, 2.0
+BUDGET_S, BUDGET_MB, IMPORT_BUDGET_S, LOAD_BUDGET_S = 180.0, 1024.0, 3.0, 2.0
 # Appended to every executed notebook, then removed: the kernel's peak and its steady-state memory
 # (what it still holds after the notebook has run, after a garbage collection), in MB.
 _MEMORY_PROBE = """\
