@@ -16,10 +16,10 @@ def plot_log(ax, log: dict, splits=("train", "ID", "IO", "OI", "OO"), ls: str = 
 
 def mark_thresholds(ax, train95: int | None, id50: int | None):
     """Vertical lines where training passes 95 % and the ID test passes 50 %."""
-    for step, color, text in ((train95, "k", "train ≥ 95 %"), (id50, "tab:blue", "ID ≥ 50 %")):
+    for step, color, text, y in ((train95, "k", "train ≥ 95 %", 0.62), (id50, "tab:blue", "ID ≥ 50 %", 0.42)):
         if step is not None:
             ax.axvline(step, color=color, lw=0.8, ls="--")
-            ax.text(step, 0.5, f" {text}\n step {step}", color=color, fontsize=7, va="center")
+            ax.text(step, y, f" {text}\n step {step}", color=color, fontsize=7, va="center")
 
 
 class LivePlot:
