@@ -10,8 +10,6 @@ from course_lib import observe as ob
 from course_lib.observe import checks
 
 
-
-
 # ----------------------------------------------------------------------------- final_token_residuals
 def _residuals_hard_coded_two_layers(cache, n_layers):
     return ob.final_token_residuals(cache, 2)
