@@ -91,6 +91,23 @@ def measure_sae_trainers() -> dict | None:
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
+_GROKKING_BENCH = ("import json\nfrom course_lib.implicit_reasoning.bench import bench\n"
+                   "print('RESULT ' + json.dumps(bench()))")
+
+
+def measure_grokking_recipes() -> dict | None:
+    """Notebook 06's shipped and live recipes side by side (``python -m course_lib.implicit_reasoning bench``:
+    steps to the thresholds on 3 seeds, steps/s, ratios live / shipped); prints its table."""
+    out = subprocess.run([sys.executable, "-c", _GROKKING_BENCH], capture_output=True, text=True,
+                         cwd=REPO_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if out.returncode != 0:
+        print(f"grokking benchmark failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    lines = out.stdout.splitlines()
+    print("\n".join(line for line in lines if not line.startswith("RESULT ")))
+    return json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT "):])
+
+
 def _to_html(nb, path: Path) -> None:
     from nbconvert import HTMLExporter
 
@@ -119,9 +136,10 @@ def run_course(only: list[str] | None = None, student: bool = False,
                      "within_budget": run.wall_s <= BUDGET_S and run.peak_mb <= BUDGET_MB})
     import_s, load_s = measure_import_time(), measure_world_load_time()
     sae = measure_sae_trainers() if any(r["notebook"].startswith("02") for r in rows) else None
+    grokking = measure_grokking_recipes() if any(r["notebook"].startswith("06") for r in rows) else None
     (out / "benchmark.json").write_text(json.dumps({"notebooks": rows, "import_course_lib_s": round(import_s, 2),
                                                     "load_world_model_s": load_s and round(load_s, 2),
-                                                    "sae_trainers": sae,
+                                                    "sae_trainers": sae, "grokking_recipes": grokking,
                                                     "cpu_count": os.cpu_count()}, indent=2) + "\n")
     print(f"\n{'notebook':<40}{'wall (s)':>10}{'peak (MB)':>11}{'after (MB)':>12}  "
           f"budget ({BUDGET_S:.0f} s, {BUDGET_MB:.0f} MB peak)")
