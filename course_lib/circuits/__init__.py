@@ -1,0 +1,33 @@
+"""Notebook 05 — transcoders, a replacement model, and the two-hop circuit Dallas → Texas → Austin.
+
+Modules: ``transcoders`` (per-layer TopK transcoders and the cross-layer transcoder, their forward
+passes and the shipped weights), ``training`` (``python -m course_lib.circuits train``), ``measures``
+(fidelity: normalized MSE, L0, dead fraction, top-1 agreement and CE with every MLP replaced, error
+share), ``interventions`` (suppress and swap state features), ``attribution`` and ``graph`` (the local
+replacement model, attribution graphs, pruning, drawing), ``checks`` (the exercises).
+
+Importing the package is cheap: each name is imported from its module on first use.
+"""
+import importlib
+
+_EXPORTS = {
+    # transcoders, training, measures, interventions (H-circ)
+    "transcoder_forward": "transcoders", "clt_decode": "transcoders", "Transcoder": "transcoders",
+    "TranscoderSet": "transcoders", "CrossLayerTranscoder": "transcoders", "load_transcoders": "transcoders",
+    "load_clt": "transcoders", "input_hook": "transcoders", "output_hook": "transcoders",
+    "swap_features": "interventions", "swap_success_rate": "interventions",
+    # attribution, graph, checks (H-attr)
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
