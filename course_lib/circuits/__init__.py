@@ -17,6 +17,10 @@ _EXPORTS = {
     "load_clt": "transcoders", "input_hook": "transcoders", "output_hook": "transcoders",
     "swap_features": "interventions", "swap_success_rate": "interventions",
     # attribution, graph, checks (H-attr)
+    "Graph": "attribution", "Node": "attribution", "AttributionConfig": "attribution", "attribute": "attribution",
+    "prune": "attribution", "replacement_score": "attribution", "completeness_score": "attribution",
+    "node_influence": "attribution", "frozen_path": "attribution", "direct_edge": "attribution",
+    "edge_sum_error": "attribution", "prune_by_influence": "attribution",
 }
 __all__ = sorted(_EXPORTS)
 
