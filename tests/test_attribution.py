@@ -225,3 +225,31 @@ def test_targets_and_bad_input(world):
         at.attribute(world, tc[:2], PROMPT)
     with pytest.raises(ValueError, match="token ids"):
         at.attribute(world, tc, PROMPT, target=[10**6])
+
+
+def test_draw_runs_headless_with_ground_truth_labels(world):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lib.circuits import graph as gr
+    from course_lib.interpretation import CollectConfig
+
+    tc = _random_transcoders(world.cfg.n_layers, world.cfg.d_model, 128, 6)
+    pruned = at.prune(at.attribute(world, tc, PROMPT))
+    features = [(l, f) for l, _, f in pruned.features.tolist()]
+    labels = gr.label_features(world, tc, features, CollectConfig(n_docs=30))
+    assert set(labels) == set(features)
+    assert all(isinstance(name, str) and 0 <= f1 <= 1 for name, f1 in labels.values())
+    ax = gr.draw(pruned, labels=labels, tokenizer=world.tokenizer)
+    texts = [t.get_text() for t in ax.texts]
+    assert "Dallas" in texts and any("Austin" in t for t in texts)
+    l, f = features[0]
+    assert any(t.startswith(f"L{l}/{f}\n{labels[(l, f)][0][:20]}") for t in texts), "features carry their label"
+    assert len(ax.collections) > 1  # edges and nodes
+    plt.close(ax.figure)
+    ax = gr.draw(at.attribute(world, tc, PROMPT))  # an unpruned graph draws too
+    plt.close(ax.figure)
+    with pytest.raises(TypeError, match="Graph"):
+        gr.draw("not a graph")

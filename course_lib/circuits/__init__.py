@@ -21,6 +21,7 @@ _EXPORTS = {
     "prune": "attribution", "replacement_score": "attribution", "completeness_score": "attribution",
     "node_influence": "attribution", "frozen_path": "attribution", "direct_edge": "attribution",
     "edge_sum_error": "attribution", "prune_by_influence": "attribution",
+    "draw": "graph", "label_features": "graph",
 }
 __all__ = sorted(_EXPORTS)
 
