@@ -51,16 +51,53 @@ def test_fluency_of_token_rows_cut_at_eos(world):
 def test_out_of_support_text_is_counted_as_such():
     true = "<bos> Dallas is a city in Texas . The capital of Massachusetts is Boston . <eos>".split()
     false_fact = "<bos> Dallas is a city in Ohio . The capital of Massachusetts is Boston . <eos>".split()
-    unfinished = true[:-1]
+    false_start = "<bos> Dallas is a city in Ohio".split()  # unfinished, but no document starts so
     salad = "<bos> Texas Texas Texas Texas . <eos>".split()
-    out = ms.fluency([true, false_fact, unfinished, salad])
+    out = ms.fluency([true, false_fact, false_start, salad])
     assert out["in_support"].tolist() == [True, False, False, False]
+    assert out["finished"].tolist() == [True, True, False, True]
     assert math.isfinite(out["logp"][0]) and out["logp"][0] < 0
     assert np.isneginf(out["logp"][1:]).all() and np.isneginf(out["logp_per_token"][1:]).all()
     # out of support is fluency 0, so the aggregate is 0 however well the text steers
     fl = ms.fluency_score(torch.from_numpy(out["logp_per_token"]), reference=out["logp_per_token"][0])
     assert fl.tolist() == [1.0, 0.0, 0.0, 0.0]
     assert ms.harmonic_aggregate(torch.ones(4, dtype=torch.float64), fl).tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_prefix_probabilities_obey_the_chain_rule():
+    """P(x) = Σ_w P(x w) + P(x <eos>) over the whole vocabulary, for beginnings of documents of every
+    kind, and P(<bos>) = 1: with finished documents scored by the Scorer, the prefix probabilities are
+    exactly the sums over the documents that start so."""
+    from course_lib.world.tokenizer import world_words
+
+    scorer, words = ms.prefix_scorer("all"), world_words()
+    assert scorer.prefix_prob([g.BOS]) == 1.0
+    docs = {}
+    for d in g.sample_documents(200, seed=31, split="all"):
+        docs.setdefault(d.kind, d)
+    rng = np.random.default_rng(0)
+    for kind, d in sorted(docs.items()):
+        for cut in (2, int(rng.integers(3, len(d.tokens)))):
+            x = d.tokens[:cut]
+            total = sum(scorer.prefix_prob(x + [w]) for w in words) + scorer.prefix_prob(x + [g.EOS])
+            assert total == pytest.approx(scorer.prefix_prob(x), rel=1e-9), (kind, x)
+        assert scorer.logp(d.tokens) == pytest.approx(d.logp, abs=1e-9)
+        assert scorer.logp(d.tokens[:-1]) >= d.logp  # a document's beginning is at least as likely
+
+
+def test_fluency_is_conditional_on_the_prompt():
+    docs = g.sample_documents(50, seed=9, split="all")
+    scorer = ms.prefix_scorer("all")
+    out = ms.fluency([d.tokens for d in docs], prompt_len=3)
+    expected = [d.logp - scorer.logp(d.tokens[:3]) for d in docs]
+    np.testing.assert_allclose(out["logp"], expected, rtol=1e-9)
+    np.testing.assert_array_equal(out["n_tokens"], [len(d.tokens) - 3 for d in docs])
+    # cut generations: the beginning of a document, given its prompt
+    cut = ms.fluency([d.tokens[:6] for d in docs], prompt_len=3)
+    assert cut["in_support"].all() and not cut["finished"].any()
+    assert (cut["logp"] >= out["logp"]).all()
+    with pytest.raises(ValueError, match="cannot write the prompt"):
+        ms.fluency([["<bos>", "Texas", "Texas", "."]], prompt_len=3)
 
 
 def test_fluency_score_maps_nats_per_token_to_0_1():
@@ -73,6 +110,8 @@ def test_fluency_refuses_bad_input():
         ms.fluency([["<bos>", "<eos>"]], split="test")
     with pytest.raises(TypeError, match="lists of words"):
         ms.fluency([[1, 2, 3]])
+    with pytest.raises(ValueError, match="prompt_len"):
+        ms.fluency([["<bos>", "The"]], prompt_len=0)
 
 
 # ----------------------------------------------------------------------------- concept success
@@ -224,7 +263,7 @@ def test_lm_logprob_matches_the_world_modules_document_nll(world):
     rows = document_rows(g.sample_documents(30, seed=5), model.tokenizer.get_vocab(), model.cfg.n_ctx,
                          with_labels=False)
     valid = rows.tokens != model.tokenizer.pad_token_id
-    per_token = ms.lm_logprob(model, rows.tokens, valid)
+    per_token = ms.lm_logprob(model, rows.tokens, valid, batch_size=7)
     nll = document_nll(model, rows)
     np.testing.assert_allclose(-per_token.numpy() * (rows.lengths - 1), nll, rtol=1e-4)
 

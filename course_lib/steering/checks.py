@@ -33,16 +33,24 @@ def _hook_point():
     return point
 
 
-def _hook_case(seed, batch, pos, d, scale, positions):
+def _hook_case(seed, batch, pos, d, scale, positions, per_row=False):
     """Apply the student's hook to a random residual stream: its output, and whether it left its
-    inputs alone."""
+    inputs alone. ``per_row``: one direction per row of the batch, [batch, 1, d_model] (what the
+    notebook's batched generation passes); an error there is part of the output (so that a listed
+    mistake that fails there the same way still gets its hint)."""
     def run(impl):
         resid = _randn(seed, batch, pos, d) + 0.5
-        direction = _randn(seed + 1, d) * 3.0  # norm about 3√d: normalising it shows
+        direction = _randn(seed + 1, *((batch, 1, d) if per_row else (d,))) * 3.0  # normalising it shows
         before = resid.clone(), direction.clone()
         hook = impl(direction, scale, positions)
         with torch.no_grad():
-            out = hook(resid, _hook_point())
+            if not per_row:
+                out = hook(resid, _hook_point())
+            else:
+                try:
+                    out = hook(resid, _hook_point())
+                except Exception as err:  # noqa: BLE001 - compared as a result
+                    out = f"raised {type(err).__name__} with one direction per row ([batch, 1, d_model])"
         return {"output": out, "resid unchanged": bool(torch.equal(resid, before[0])),
                 "direction unchanged": bool(torch.equal(direction, before[1]))}
     return run
@@ -116,6 +124,8 @@ check_steering_hook = Exercise(
                    Case("positions=None: every position, scale -1.5", _hook_case(2, 3, 4, 5, -1.5, None)),
                    Case("positions=-1 (the last position), scale 4", _hook_case(3, 4, 6, 5, 4.0, -1)),
                    Case("positions=slice(2, None), scale 0.5", _hook_case(4, 5, 5, 4, 0.5, slice(2, None))),
+                   Case("one direction per row: direction [3, 1, 4], positions=slice(1, None), scale 2",
+                        _hook_case(6, 3, 5, 4, 2.0, slice(1, None), per_row=True)),
                    Case("the check model steered at blocks.0.hook_resid_post, positions [0, 2], scale 3",
                         _hook_model_case(5, 3.0, [0, 2]))],
     mistakes=[
