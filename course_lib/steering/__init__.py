@@ -14,6 +14,7 @@ _EXPORTS = {
     "output_score": "scores", "input_score": "scores",
     "concept_success": "measures", "documents": "measures", "fluency": "measures", "fluency_score": "measures",
     "harmonic_aggregate": "measures", "lm_logprob": "measures", "kl_side_effect": "measures",
+    "PrefixScorer": "measures", "prefix_scorer": "measures",
     "check_steering_hook": "checks", "check_diff_in_means": "checks", "check_output_score": "checks",
     "check_input_score": "checks", "check_concept_success": "checks", "check_harmonic_aggregate": "checks",
 }
