@@ -22,6 +22,9 @@ _EXPORTS = {
     "node_influence": "attribution", "frozen_path": "attribution", "direct_edge": "attribution",
     "edge_sum_error": "attribution", "prune_by_influence": "attribution",
     "draw": "graph", "label_features": "graph",
+    "check_transcoder_forward": "checks", "check_clt_decode": "checks", "check_direct_edge": "checks",
+    "check_edge_sum_error": "checks", "check_prune_by_influence": "checks", "check_swap_features": "checks",
+    "check_swap_success_rate": "checks",
 }
 __all__ = sorted(_EXPORTS)
 
