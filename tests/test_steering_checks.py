@@ -208,6 +208,10 @@ def _cs_in_place(tokens, probs, concept, valid):
     return hit, probs[..., concept].sum(-1).sum(-1) / valid.sum(-1).clamp(min=1)
 
 
+def _cs_ignores_valid(tokens, probs, concept, valid):
+    return concept[tokens].any(-1).float(), probs[..., concept].sum(-1).mean(-1)
+
+
 def _cs_last_position(tokens, probs, concept, valid):
     hit, _ = ms.concept_success(tokens, probs, concept, valid)
     return hit, probs[:, -1][:, concept].sum(-1)
@@ -297,6 +301,7 @@ CASES = {
         (_cs_log_mass, None),
         (_cs_in_place, None),
         (_cs_last_position, None),
+        (_cs_ignores_valid, None),
     ], alternatives=[_cs_loop_alt, _cs_where_alt]),
     "harmonic_aggregate": Contract(ch.check_harmonic_aggregate, ms.harmonic_aggregate, wrongs=[
         (lambda s, f: (s + f) / 2, "not the arithmetic mean"),

@@ -45,6 +45,12 @@ def test_fluency_of_token_rows_cut_at_eos(world):
     rows = document_rows(docs, model.tokenizer.get_vocab(), model.cfg.n_ctx, with_labels=False)
     words = ms.documents(rows.tokens, model.tokenizer)
     assert words == [d.tokens for d in docs]
+    # a sampled row goes on after <eos>: the document ends there; a row without <eos> is a beginning
+    vocab = model.tokenizer.get_vocab()
+    ids = [[vocab[w] for w in "<bos> It is sunny today . <eos> The soup".split()],
+           [vocab[w] for w in "<bos> It is sunny today . Tomorrow will be".split()]]
+    assert ms.documents(torch.tensor(ids), model.tokenizer) == ["<bos> It is sunny today . <eos>".split(),
+                                                                "<bos> It is sunny today . Tomorrow will be".split()]
     np.testing.assert_allclose(ms.fluency(words)["logp"], rows.true_logp, rtol=1e-9)
 
 
