@@ -43,6 +43,7 @@ def _hook_case(seed, batch, pos, d, scale, positions, per_row=False):
         direction = _randn(seed + 1, *((batch, 1, d) if per_row else (d,))) * 3.0  # normalising it shows
         before = resid.clone(), direction.clone()
         hook = impl(direction, scale, positions)
+        error, out = None, None
         with torch.no_grad():
             if not per_row:
                 out = hook(resid, _hook_point())
@@ -50,9 +51,10 @@ def _hook_case(seed, batch, pos, d, scale, positions, per_row=False):
                 try:
                     out = hook(resid, _hook_point())
                 except Exception as err:  # noqa: BLE001 - compared as a result
-                    out = f"raised {type(err).__name__} with one direction per row ([batch, 1, d_model])"
-        return {"output": out, "resid unchanged": bool(torch.equal(resid, before[0])),
-                "direction unchanged": bool(torch.equal(direction, before[1]))}
+                    error = f"{type(err).__name__}: {str(err)[:150]}"
+        result = {"error with one direction per row ([batch, 1, d_model])": error} if per_row else {}
+        return result | {"output": out, "resid unchanged": bool(torch.equal(resid, before[0])),
+                         "direction unchanged": bool(torch.equal(direction, before[1]))}
     return run
 
 
