@@ -253,3 +253,47 @@ def test_draw_runs_headless_with_ground_truth_labels(world):
     plt.close(ax.figure)
     with pytest.raises(TypeError, match="Graph"):
         gr.draw("not a graph")
+
+
+def test_matches_circuit_tracer(world, monkeypatch):
+    """Our edges against circuit-tracer's (github.com/safety-research/circuit-tracer, written against commit
+    d797c82) on the same model, prompt and transcoders. circuit-tracer cannot be installed with the course's
+    pins (it requires transformers <= 4.57 and huggingface-hub < 1; transformer-lens 3.9 needs transformers
+    >= 5.9), so this runs only where it is importable anyway (e.g. its source on PYTHONPATH, and
+    huggingface_hub.constants.HF_HUB_ENABLE_HF_TRANSFER defined). Measured that way: the same features, logits
+    and node order, and every edge equal to 4e-6 (edges up to 20)."""
+    ct = pytest.importorskip("circuit_tracer", reason="circuit-tracer is not importable: it cannot be installed "
+                             "with the course's pins (transformers <= 4.57 and huggingface-hub < 1 vs "
+                             "transformer-lens 3.9's transformers >= 5.9)")
+    from circuit_tracer.replacement_model import ReplacementModel
+    from circuit_tracer.transcoder import SingleLayerTranscoder
+
+    if not hasattr(ReplacementModel, "_configure_replacement_model"):
+        pytest.skip("circuit-tracer's API changed since commit d797c82, which this test was written for")
+
+    class TopK(torch.nn.Module):
+        def __init__(self, k):
+            super().__init__()
+            self.k = k
+
+        def forward(self, pre):  # our transcoders' activation: ReLU, then the k largest of each row
+            acts = torch.relu(pre)
+            top = acts.topk(self.k, dim=-1)
+            return torch.zeros_like(acts).scatter(-1, top.indices, top.values)
+
+    L, d = world.cfg.n_layers, world.cfg.d_model
+    tset = _random_transcoders(L, d, 256, 8)
+    theirs = {}
+    for l, t in enumerate(tset):
+        theirs[l] = SingleLayerTranscoder(d, 256, TopK(8), l)
+        theirs[l].load_state_dict({n: getattr(t, n).detach().clone() for n in ("W_enc", "b_enc", "W_dec", "b_dec")})
+    monkeypatch.setattr(ReplacementModel, "_deduplicate_attention_buffers", lambda self: None)  # no rotary buffers here
+    replacement = ReplacementModel(world.cfg)
+    replacement.load_state_dict(world.state_dict(), strict=False)
+    replacement.tokenizer = world.tokenizer
+    replacement._configure_replacement_model(theirs, "ln2.hook_normalized", "hook_mlp_out", scan="world")
+    reference = ct.attribute(world.to_tokens(PROMPT)[0], replacement, max_n_logits=10, desired_logit_prob=0.95)
+    g = at.attribute(world, tset, PROMPT)
+    assert torch.equal(reference.active_features.cpu(), g.features)
+    assert torch.equal(reference.logit_tokens.cpu(), g.logit_tokens)
+    torch.testing.assert_close(reference.adjacency_matrix.cpu(), g.adjacency, atol=1e-4, rtol=1e-4)
