@@ -24,9 +24,11 @@ On one prompt:
   bias equal its pre-activation.
 
 Influence (``(I − A)⁻¹ − I`` of the row-normalised ``|A|``, weighted by the logits' probabilities),
-pruning by cumulative influence, and the replacement / completeness scores are circuit-tracer's. A
-pruned graph folds its removed features into the error node of their (layer, position), so the
-identity still holds and its scores count what pruning dropped as unexplained.
+pruning by cumulative influence, and the replacement / completeness scores are circuit-tracer's
+(``circuit_tracer/graph.py``: ``prune_graph``, ``compute_graph_scores``). A pruned graph folds each
+removed feature into the error node of its (layer, position), as circuit-tracer's subgraph scores do
+(pull request #42, ``compute_subgraph_scores``): the identity still holds and the pruned graph's scores
+count what pruning dropped as unexplained.
 """
 from __future__ import annotations
 
