@@ -211,6 +211,12 @@ def test_exact_transcoders_explain_everything(clt):
     assert at.completeness_score(g2) < 0.99 and at.replacement_score(g2) < 0.99
 
 
+def test_rows_do_not_depend_on_the_batching(graph):
+    model, tc, g = graph
+    one_by_one = at.attribute(model, tc, PROMPT, at.AttributionConfig(batch_size=1))  # a batch of one layer-0 target too
+    torch.testing.assert_close(one_by_one.adjacency, g.adjacency, atol=1e-5, rtol=1e-5)
+
+
 def test_targets_and_bad_input(world):
     tc = _random_transcoders(world.cfg.n_layers, world.cfg.d_model, 64, 4)
     austin = world.to_single_token("Austin")

@@ -340,7 +340,9 @@ def attribute(model, transcoders, tokens, config: AttributionConfig = Attributio
             embed_leaf = embed.expand(B, -1, -1).clone().requires_grad_()
             mlp_leaf = mlp_true[:, None].expand(-1, B, -1, -1).clone().requires_grad_()
             captured, last = _frozen_forward(model, tokens, frozen, embed_leaf, mlp_leaf)
-            g_embed, g_mlp = torch.autograd.grad(target_values(captured, last, batch).sum(), [embed_leaf, mlp_leaf])
+            grads = torch.autograd.grad(target_values(captured, last, batch).sum(), [embed_leaf, mlp_leaf],
+                                        allow_unused=True)  # layer-0 targets read no MLP output
+            g_embed, g_mlp = (torch.zeros_like(x) if d is None else d for x, d in zip([embed_leaf, mlp_leaf], grads))
             block = embed.new_zeros(B, n)
             for p in range(n_pos):
                 at = (fp == p).nonzero()[:, 0]
