@@ -8,6 +8,8 @@ error nodes grey squares; edge width ∝ |weight|, blue for positive edges, red 
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import torch
 
@@ -56,8 +58,8 @@ def _label(graph: Graph, i: int, labels: dict | None, tokenizer) -> str:
         if found is None:
             return name
         text, f1 = found if isinstance(found, tuple) else (found, None)
-        text = text if len(text) <= 26 else text[:25] + "…"
-        return f"{name}\n{text}" + (f" ({f1:.2f})" if f1 is not None else "")
+        text += f" ({f1:.2f})" if f1 is not None else ""
+        return name + "\n" + textwrap.fill(text, 20, max_lines=3, placeholder="…")
     if node.kind == "error":
         return ""
     if node.kind == "token":
