@@ -111,7 +111,7 @@ def _clt_case(seed, n_layers, lead, d_sae, d_model):
         out = impl(acts, W_dec, b_dec)
         leaves = {f"acts[{l}]": a for l, a in enumerate(acts)}
         leaves.update({f"W_dec[{l}]": w for l, w in enumerate(W_dec)}, b_dec=b_dec)
-        return {"output": out, "inputs unchanged": _unchanged(before)}, leaves
+        return {"outputs by layer": out, "inputs unchanged": _unchanged(before)}, leaves
     return run
 
 
