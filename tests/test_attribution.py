@@ -222,6 +222,9 @@ def test_targets_and_bad_input(world):
     austin = world.to_single_token("Austin")
     g = at.attribute(world, tc, PROMPT, target=[austin])
     assert g.logit_tokens.tolist() == [austin] and g.node(g.n_nodes - 1).kind == "logit"
+    assert at.attribute(world, tc, PROMPT, target="Austin").logit_tokens.tolist() == [austin]
+    with pytest.raises(ValueError, match="d_model"):
+        at.attribute(world, _random_transcoders(world.cfg.n_layers, 64, 32, 4), PROMPT)
     assert {n.kind for n in g.nodes()} == set(at.KINDS)
     with pytest.raises(TypeError, match="AttributionConfig"):
         at.attribute(world, tc, PROMPT, {"max_logits": 3})

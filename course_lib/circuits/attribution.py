@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 KINDS = ("feature", "error", "token", "logit")
@@ -212,6 +213,12 @@ class _Replacement:
                             f"layers), got {type(transcoders).__name__} ({err})") from None
         self.transcoders = transcoders
 
+    def check(self, d_model: int):
+        shapes = {tuple(w.shape[:1]) for w in self.W_enc} | {tuple(self.b_dec.shape[1:])}
+        if shapes != {(d_model,)}:
+            raise ValueError(f"the transcoders read and write vectors of size {sorted(shapes)}, the model's d_model is "
+                             f"{d_model}: transcoders trained on another model?")
+
     def encode(self, layer: int, x: torch.Tensor) -> torch.Tensor:
         if self.clt:
             return self.transcoders.encode_layer(x, layer)
@@ -227,8 +234,8 @@ class _Replacement:
 def _tokens(model, tokens) -> torch.Tensor:
     if isinstance(tokens, str):
         tokens = model.to_tokens(tokens)
-    if isinstance(tokens, (list, tuple)):
-        tokens = torch.tensor(tokens)
+    if isinstance(tokens, (list, tuple, np.ndarray)):
+        tokens = torch.as_tensor(np.asarray(tokens))
     if not isinstance(tokens, torch.Tensor) or tokens.dtype not in (torch.int32, torch.int64):
         raise TypeError(f"tokens must be a prompt (str), a list of token ids or an integer tensor, got {tokens!r}")
     if tokens.ndim == 2 and tokens.shape[0] == 1:
@@ -266,10 +273,13 @@ def _frozen_forward(model, tokens, frozen: dict, embed, mlp_out, capture=("ln2.h
     return captured, logits[:, -1]
 
 
-def _logit_nodes(logits, config: AttributionConfig, target):
+def _logit_nodes(model, logits, config: AttributionConfig, target):
     probs = logits.softmax(-1)
     if target is not None:
-        ids = torch.as_tensor(target, dtype=torch.long).reshape(-1)
+        words = [target] if isinstance(target, str) else target
+        if isinstance(words, (list, tuple)) and all(isinstance(w, str) for w in words):
+            target = [model.to_single_token(w) for w in words]
+        ids = torch.as_tensor(np.asarray(target), dtype=torch.long).reshape(-1).cpu()
         if not len(ids) or ids.min() < 0 or ids.max() >= len(probs):
             raise ValueError(f"target must be token ids in 0..{len(probs) - 1}, got {target!r}")
         return ids, probs[ids]
@@ -281,8 +291,8 @@ def _logit_nodes(logits, config: AttributionConfig, target):
 def attribute(model, transcoders, tokens, config: AttributionConfig = AttributionConfig(), target=None) -> Graph:
     """The attribution graph of ``model`` (a TransformerLens model with LayerNorm) on one prompt
     ``tokens`` (a string, token ids), with ``transcoders`` (one per layer, or a cross-layer
-    transcoder) replacing the MLPs; logit nodes for ``target`` (token ids) if given, else the most
-    likely next tokens (see :class:`AttributionConfig`)."""
+    transcoder) replacing the MLPs; logit nodes for ``target`` (token ids, or words such as "Austin") if
+    given, else the most likely next tokens (see :class:`AttributionConfig`)."""
     if not isinstance(config, AttributionConfig):
         raise TypeError(f"config must be an AttributionConfig, got {type(config).__name__}")
     if model.cfg.normalization_type != "LN":
@@ -291,6 +301,7 @@ def attribute(model, transcoders, tokens, config: AttributionConfig = Attributio
     tokens = _tokens(model, tokens)
     n_layers, n_pos = model.cfg.n_layers, len(tokens)
     rep = _Replacement(transcoders, n_layers)
+    rep.check(model.cfg.d_model)
     keep_names = ("hook_embed",) + tuple(f"blocks.{l}.{h}" for l in range(n_layers)
                                          for h in ("ln2.hook_normalized", "hook_mlp_out"))
     with torch.no_grad():
@@ -315,7 +326,7 @@ def attribute(model, transcoders, tokens, config: AttributionConfig = Attributio
         for l in range(n_layers):
             here = fl == l
             decoders[here, l:l + rep.decoders[l].shape[1]] = rep.decoders[l][ff[here]].to(decoders.dtype)
-        logit_tokens, logit_probs = _logit_nodes(logits[0, -1], config, target)
+        logit_tokens, logit_probs = _logit_nodes(model, logits[0, -1].cpu(), config, target)
 
     n_f, n_e, n_l = len(features), n_layers * n_pos, len(logit_tokens)
     n = n_f + n_e + n_pos + n_l
@@ -360,7 +371,7 @@ def attribute(model, transcoders, tokens, config: AttributionConfig = Attributio
         for i, t in zip(rows, targets):
             bias[i] = float(target_values(captured, last, [t])[0])
         preactivation[:n_f] = torch.stack(pre)[fl, fp, ff].cpu()
-        preactivation[n - n_l:] = (logits[0, -1, logit_tokens] - logits[0, -1].mean()).cpu()
+        preactivation[n - n_l:] = (logits[0, -1, logit_tokens.to(logits.device)] - logits[0, -1].mean()).cpu()
         scales = torch.stack([frozen[f"blocks.{l}.ln2.hook_scale"][0, :, 0] for l in range(n_layers)])
     str_tokens = model.to_str_tokens(tokens[None]) if model.tokenizer is not None else [str(t) for t in tokens.tolist()]
     return Graph(tokens, list(str_tokens), n_layers, features.cpu(), activations.cpu(),
