@@ -213,11 +213,15 @@ class _Replacement:
                             f"layers), got {type(transcoders).__name__} ({err})") from None
         self.transcoders = transcoders
 
-    def check(self, d_model: int):
+    def check(self, model):
         shapes = {tuple(w.shape[:1]) for w in self.W_enc} | {tuple(self.b_dec.shape[1:])}
-        if shapes != {(d_model,)}:
+        if shapes != {(model.cfg.d_model,)}:
             raise ValueError(f"the transcoders read and write vectors of size {sorted(shapes)}, the model's d_model is "
-                             f"{d_model}: transcoders trained on another model?")
+                             f"{model.cfg.d_model}: transcoders trained on another model?")
+        device = torch.device(model.cfg.device)
+        if self.b_dec.device.type != device.type:
+            raise ValueError(f"the transcoders are on {self.b_dec.device}, the model on {device}: move them to the "
+                             f"model's device first (transcoders.to(model.cfg.device))")
 
     def encode(self, layer: int, x: torch.Tensor) -> torch.Tensor:
         if self.clt:
@@ -301,7 +305,7 @@ def attribute(model, transcoders, tokens, config: AttributionConfig = Attributio
     tokens = _tokens(model, tokens)
     n_layers, n_pos = model.cfg.n_layers, len(tokens)
     rep = _Replacement(transcoders, n_layers)
-    rep.check(model.cfg.d_model)
+    rep.check(model)
     keep_names = ("hook_embed",) + tuple(f"blocks.{l}.{h}" for l in range(n_layers)
                                          for h in ("ln2.hook_normalized", "hook_mlp_out"))
     with torch.no_grad():
