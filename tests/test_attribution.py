@@ -259,6 +259,14 @@ def test_draw_runs_headless_with_ground_truth_labels(world):
                for t in texts), "features carry their label"
     assert len(ax.collections) > 1  # edges and nodes
     plt.close(ax.figure)
+
+    class Everything:  # an object that labels every feature
+        def label(self, layer, feature):
+            return f"L{layer}/{feature} token = Dallas (F1 0.99)"
+
+    ax = gr.draw(pruned, labels=Everything())
+    assert sum("token = Dallas" in " ".join(t.get_text().split()) for t in ax.texts) == pruned.n_features
+    plt.close(ax.figure)
     ax = gr.draw(at.attribute(world, tc, PROMPT))  # an unpruned graph draws too
     plt.close(ax.figure)
     with pytest.raises(TypeError, match="Graph"):

@@ -54,6 +54,8 @@ def _label(graph: Graph, i: int, labels: dict | None, tokenizer) -> str:
     node = graph.node(i)
     if node.kind == "feature":
         name = f"L{node.layer}/{node.feature}"
+        if hasattr(labels, "label"):  # an object that labels any feature, e.g. labels.FeatureLabels
+            return textwrap.fill(labels.label(node.layer, node.feature), 20, max_lines=4, placeholder="…")
         found = (labels or {}).get((node.layer, node.feature))
         if found is None:
             return name
@@ -70,7 +72,8 @@ def _label(graph: Graph, i: int, labels: dict | None, tokenizer) -> str:
 
 def draw(graph: Graph, labels: dict | None = None, ax=None, tokenizer=None, title: str | None = None):
     """Draw ``graph`` (a pruned one: its ``keep`` nodes and ``edge_mask`` edges; an unpruned one: every
-    node with an edge). ``labels``: {(layer, feature): label or (label, F1)} (see :func:`label_features`);
+    node with an edge). ``labels``: {(layer, feature): label or (label, F1)} (see :func:`label_features`), or
+    an object whose ``label(layer, feature)`` gives a feature's whole text;
     ``tokenizer`` names the logit nodes. Returns the matplotlib Axes."""
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
