@@ -109,8 +109,9 @@ class Graph:
     edge_mask: torch.Tensor | None = None  # [n_nodes, n_nodes] bool after pruning: the edges to show
 
     def __repr__(self) -> str:
-        return (f"Graph({self.n_features} features, {self.n_layers * self.n_pos} errors, {self.n_pos} tokens, "
-                f"{self.n_logits} logits{', pruned' if self.keep is not None else ''}: {' '.join(self.str_tokens)!r})")
+        logits = f"{self.n_logits} logit" + ("s" if self.n_logits != 1 else "")
+        return (f"Graph({self.n_features} features, {self.n_layers * self.n_pos} error nodes, {self.n_pos} tokens, "
+                f"{logits}{', pruned' if self.keep is not None else ''}: {' '.join(self.str_tokens)!r})")
 
     @property
     def n_pos(self) -> int:
