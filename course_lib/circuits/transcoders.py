@@ -185,6 +185,13 @@ class CrossLayerTranscoder(nn.Module):
         """[n_layers, ..., d_model]: each layer's predicted MLP output (:func:`clt_decode`)."""
         return clt_decode(acts_by_layer, list(self.W_dec), self.b_dec)
 
+    def decode_layer(self, acts_by_layer, j: int):
+        """Layer ``j``'s predicted MLP output from the features of layers ``0..j`` (``acts_by_layer[:j + 1]``)."""
+        out = self.b_dec[j]
+        for l in range(j + 1):
+            out = out + acts_by_layer[l] @ self.W_dec[l][:, j - l, :]
+        return out
+
     def forward(self, xs):
         """``(acts_by_layer, out)`` for the MLP inputs of every layer."""
         acts = self.encode(xs)
@@ -203,6 +210,14 @@ def _load_file(root, name: str) -> dict:
     root = Path(root)
     verify(root, REBUILD, "transcoders")
     return load_file(root / name), read_json(root / METRICS_FILE, REBUILD)
+
+
+def shipped_metrics(root=CIRCUITS_DIR) -> dict:
+    """The figures measured by the training script (``metrics.json``: config, per seed and kind)."""
+    from pathlib import Path
+
+    verify(root, REBUILD, "transcoders")
+    return read_json(Path(root) / METRICS_FILE, REBUILD)
 
 
 def load_transcoders(root=CIRCUITS_DIR, device="cpu") -> TranscoderSet:
