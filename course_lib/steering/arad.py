@@ -26,7 +26,7 @@ class SweepConfig:
     """Each latent steered at ``strengths`` × its largest activation on held-out text, on
     ``n_prompts`` neutral prompts, ``new_tokens`` sampled (seed ``seed`` draws the prompts and the samples)."""
 
-    strengths: tuple = (1.0, 2.0, 4.0, 8.0)
+    strengths: tuple = (0.5, 1.0, 2.0, 4.0)
     n_prompts: int = 4
     new_tokens: int = 12
     seed: int = 0
@@ -76,21 +76,24 @@ def latent_scores(sae_model, sae, latents, data, prompts: torch.Tensor, config: 
     return {"input": inp, "output": out, "lens": lens, "max_act": acts.max(0).values, "scored": scored}
 
 
-def steering_sweep(model, sae, targets: torch.Tensor, max_act: torch.Tensor, prompts: torch.Tensor,
+def steering_sweep(model, sae, targets: dict, max_act: torch.Tensor, prompts: torch.Tensor,
                    config: SweepConfig = SweepConfig(), progress: bool = True) -> dict:
-    """Steer with every latent (``targets`` [L, d_vocab] bool: the words of its description) at every
-    strength, ``len(prompts)`` samples each: ``success`` and ``fluency`` [n_strengths, L], and the
-    unsteered ``base_rate`` [L] and ``base_fluency`` (a number)."""
-    L, n_p, P = len(targets), len(prompts), prompts.shape[1]
+    """Steer with every latent at every strength, ``len(prompts)`` samples each. ``targets``: name →
+    [L, d_vocab] bool, the words each latent should make the model write (e.g. its description's
+    words, its logit-lens tokens). Returns ``success[name]`` (mass on the words above the unsteered
+    mass) and ``fluency`` [n_strengths, L], ``base_rate[name]`` [L] and ``base_fluency`` (a number)."""
+    L, n_p, P = len(max_act), len(prompts), prompts.shape[1]
     eos = model.tokenizer.eos_token_id
     gen = GenerateConfig(new_tokens=config.new_tokens, seed=config.seed)
     base, probs = sample(model, prompts.repeat(config.baseline_samples, 1), gen, keep_probs=True)
     base_mask = generated_mask(base, P, eos)
-    base_mass = ((probs @ targets.float().T) * base_mask[:, P:, None]).sum(1) / base_mask.sum(1, keepdim=True).clamp(min=1)
-    base_rate = base_mass.mean(0)
+    steps = base_mask.sum(1, keepdim=True).clamp(min=1)
+    base_rate = {name: (((probs @ t.float().T) * base_mask[:, P:, None]).sum(1) / steps).mean(0)
+                 for name, t in targets.items()}
     base_fluency = lm_logprob(model, base, base_mask).mean().item()
     directions = decoder_directions(sae).cpu()
-    success, fluency = torch.zeros(len(config.strengths), L), torch.zeros(len(config.strengths), L)
+    success = {name: torch.zeros(len(config.strengths), L) for name in targets}
+    fluency = torch.zeros(len(config.strengths), L)
     chunk = max(1, gen.batch_size // n_p)
     bar = tqdm(total=len(config.strengths) * L, desc="steering sweep", disable=not progress)
     for k, strength in enumerate(config.strengths):
@@ -102,8 +105,9 @@ def steering_sweep(model, sae, targets: torch.Tensor, max_act: torch.Tensor, pro
             tokens, probs = sample(model, prompts.repeat(len(latents), 1), dataclasses.replace(gen, seed=seed), steer,
                                    keep_probs=True)
             valid = generated_mask(tokens, P, eos)
-            mass = ((probs * targets[row_latent, None, :]).sum(-1) * valid[:, P:]).sum(1) / valid.sum(1).clamp(min=1)
-            success[k, latents] = mass.view(-1, n_p).mean(1) - base_rate[latents]
+            for name, t in targets.items():
+                mass = ((probs * t[row_latent, None, :]).sum(-1) * valid[:, P:]).sum(1) / valid.sum(1).clamp(min=1)
+                success[name][k, latents] = mass.view(-1, n_p).mean(1) - base_rate[name][latents]
             fluency[k, latents] = lm_logprob(model, tokens, valid).view(-1, n_p).mean(1)
             bar.update(len(latents))
     bar.close()

@@ -69,22 +69,35 @@ def world_concepts(data, tokenizer, purity: float = 0.75, min_count: int = 5) ->
     return out
 
 
-def auroc(scores: torch.Tensor, positive) -> torch.Tensor:
+def auroc(scores: torch.Tensor, positive, sorted_columns: torch.Tensor | None = None) -> torch.Tensor:
     """Area under the ROC curve of every column of ``scores`` [N, L] as a detector of ``positive``
-    [N] (bool), ties counted half (Mann–Whitney): [L]. 0.5 is chance, 1 a perfect detector."""
-    from scipy.stats import rankdata
-
+    [N] (bool), ties counted half (Mann–Whitney): [L]. 0.5 is chance, 1 a perfect detector.
+    For each positive score: the negatives below it and equal to it, by binary search in the
+    sorted columns (all tokens minus the positives). ``sorted_columns``: ``scores.T`` sorted along
+    its last axis, when many concepts are scored against the same columns (sorting is the cost)."""
     positive = torch.as_tensor(np.asarray(positive, dtype=bool))
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"positive must have both classes, got {n_pos} positive and {n_neg} negative tokens")
-    ranks = torch.from_numpy(rankdata(scores.double().numpy(), axis=0))
-    return ((ranks[positive].sum(0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)).float()
+    pos = scores[positive].T.contiguous().float()  # [L, n_pos]
+    every = scores.T.float().sort(-1).values.contiguous() if sorted_columns is None else sorted_columns
+    mine = pos.sort(-1).values
+
+    def below_and_equal(sorted_rows):
+        lo = torch.searchsorted(sorted_rows, pos, right=False)
+        return lo, torch.searchsorted(sorted_rows, pos, right=True) - lo
+
+    below_all, equal_all = below_and_equal(every)
+    below_pos, equal_pos = below_and_equal(mine)
+    wins = (below_all - below_pos).double() + 0.5 * (equal_all - equal_pos).double()
+    return (wins.sum(-1) / (n_pos * n_neg)).float()
 
 
-def concept_aurocs(latent_acts: torch.Tensor, data, concept: Concept) -> dict[str, torch.Tensor]:
+def concept_aurocs(latent_acts: torch.Tensor, data, concept: Concept, sorted_columns=None) -> dict[str, torch.Tensor]:
     """Per latent, AUROC against the concept on the current token (``input``: the latent *reads*
     it) and on the next token (``output``: the latent comes before the model writes it)."""
+    if sorted_columns is None:
+        sorted_columns = latent_acts.T.float().sort(-1).values.contiguous()
     words = np.isin(data.labels["token"], concept.words)
     nxt = np.isin(data.labels["next token"], concept.words)
-    return {"input": auroc(latent_acts, words), "output": auroc(latent_acts, nxt)}
+    return {"input": auroc(latent_acts, words, sorted_columns), "output": auroc(latent_acts, nxt, sorted_columns)}

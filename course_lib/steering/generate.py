@@ -44,6 +44,9 @@ class Steering:
     scale: torch.Tensor  # [batch]
     start: int
 
+    def __len__(self) -> int:
+        return len(self.directions)
+
     def hooks(self, rows: torch.Tensor) -> list:
         vectors = (self.scale[rows, None] * self.directions[rows])[:, None, :]
         return [(self.hook, steering_hook(vectors, 1.0, slice(self.start, None)))]
@@ -58,8 +61,8 @@ def sample(model, prompts: torch.Tensor, config: GenerateConfig = GenerateConfig
     distributions the new tokens were drawn from (what :func:`.measures.concept_success` reads)."""
     if not torch.is_tensor(prompts) or prompts.ndim != 2:
         raise ValueError(f"prompts must be a [batch, pos] token tensor, got {type(prompts).__name__}")
-    if steering is not None and len(steering.directions) != len(prompts):
-        raise ValueError(f"steering has {len(steering.directions)} directions for {len(prompts)} prompts")
+    if steering is not None and len(steering) != len(prompts):
+        raise ValueError(f"steering has {len(steering)} rows for {len(prompts)} prompts")
     generator = torch.Generator().manual_seed(int(config.seed))
     out, kept = [], []
     with torch.no_grad():
