@@ -197,7 +197,7 @@ class _Replacement:
     only to slot 0)."""
 
     def __init__(self, transcoders, n_layers: int):
-        self.clt = hasattr(transcoders, "encode_layer")
+        self.clt = isinstance(getattr(transcoders, "W_enc", None), torch.Tensor) and transcoders.W_enc.ndim == 3
         try:
             if self.clt:
                 self.W_enc = [transcoders.W_enc[l].detach() for l in range(n_layers)]
@@ -225,7 +225,7 @@ class _Replacement:
                              f"model's device first (transcoders.to(model.cfg.device))")
 
     def encode(self, layer: int, x: torch.Tensor) -> torch.Tensor:
-        if self.clt:
+        if hasattr(self.transcoders, "encode_layer"):
             return self.transcoders.encode_layer(x, layer)
         return self.transcoders[layer].encode(x)
 
