@@ -243,8 +243,10 @@ def test_targets_and_bad_input(world):
         at.attribute(world, tc, PROMPT, {"max_logits": 3})
     with pytest.raises(ValueError, match="one prompt"):
         at.attribute(world, tc, torch.zeros(2, 5, dtype=torch.long))
-    with pytest.raises(TypeError, match="one Transcoder per layer"):
+    with pytest.raises(ValueError, match="4 MLP layers"):
         at.attribute(world, tc[:2], PROMPT)
+    with pytest.raises(TypeError, match="TranscoderSet"):
+        at.attribute(world, list(tc), PROMPT)
     with pytest.raises(ValueError, match="token ids"):
         at.attribute(world, tc, PROMPT, target=[10**6])
 

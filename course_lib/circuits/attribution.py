@@ -190,50 +190,39 @@ class AttributionConfig:
 
 # ----------------------------------------------------------------------------- the replacement
 class _Replacement:
-    """Per-layer transcoders (a sequence of objects with ``W_enc`` [d_model, d_sae], ``b_enc``,
-    ``W_dec`` [d_sae, d_model], ``b_dec``, ``encode``) or a cross-layer transcoder (``W_enc``
-    [n_layers, d_model, d_sae], ``W_dec[l]`` [d_sae, n_layers - l, d_model], ``encode_layer``) seen
-    the same way: ``decoders[l]`` [d_sae, n_layers - l, d_model] (a per-layer transcoder's writes
-    only to slot 0)."""
+    """Per-layer transcoders (a :class:`TranscoderSet`) or a :class:`CrossLayerTranscoder` seen the same
+    way: ``decoders[l]`` [d_sae, n_layers - l, d_model], what layer ``l``'s features write to layers
+    ``l, l + 1, …`` (a per-layer transcoder's only to slot 0)."""
 
-    def __init__(self, transcoders, n_layers: int):
-        self.clt = isinstance(getattr(transcoders, "W_enc", None), torch.Tensor) and transcoders.W_enc.ndim == 3
-        try:
-            if self.clt:
-                self.W_enc = [transcoders.W_enc[l].detach() for l in range(n_layers)]
-                self.b_enc = [transcoders.b_enc[l].detach() for l in range(n_layers)]
-                self.decoders = [transcoders.W_dec[l].detach() for l in range(n_layers)]
-                self.b_dec = transcoders.b_dec.detach()
-            else:
-                self.W_enc = [transcoders[l].W_enc.detach() for l in range(n_layers)]
-                self.b_enc = [transcoders[l].b_enc.detach() for l in range(n_layers)]
-                self.decoders = [transcoders[l].W_dec.detach()[:, None, :] for l in range(n_layers)]
-                self.b_dec = torch.stack([transcoders[l].b_dec.detach() for l in range(n_layers)])
-        except (AttributeError, IndexError, TypeError) as err:
-            raise TypeError(f"transcoders must be a CrossLayerTranscoder or one Transcoder per layer (all {n_layers} "
-                            f"layers), got {type(transcoders).__name__} ({err})") from None
+    def __init__(self, transcoders, model):
+        from .transcoders import CrossLayerTranscoder, check_transcoders
+
+        check_transcoders(transcoders)
+        n_layers, d_model = model.cfg.n_layers, model.cfg.d_model
+        if transcoders.n_layers != n_layers:
+            raise ValueError(f"the model has {n_layers} MLP layers, the transcoders replace {transcoders.n_layers}")
+        if isinstance(transcoders, CrossLayerTranscoder):
+            self.W_enc, self.b_enc = list(transcoders.W_enc.detach()), list(transcoders.b_enc.detach())
+            self.decoders, self.b_dec = [w.detach() for w in transcoders.W_dec], transcoders.b_dec.detach()
+        else:
+            self.W_enc, self.b_enc = [t.W_enc.detach() for t in transcoders], [t.b_enc.detach() for t in transcoders]
+            self.decoders = [t.W_dec.detach()[:, None, :] for t in transcoders]
+            self.b_dec = torch.stack([t.b_dec.detach() for t in transcoders])
+        shapes = {tuple(w.shape[:1]) for w in self.W_enc} | {tuple(self.b_dec.shape[1:])}
+        if shapes != {(d_model,)}:
+            raise ValueError(f"the transcoders read and write vectors of size {sorted(shapes)}, the model's d_model is "
+                             f"{d_model}: transcoders trained on another model?")
+        if self.b_dec.device.type != torch.device(model.cfg.device).type:
+            raise ValueError(f"the transcoders are on {self.b_dec.device}, the model on {model.cfg.device}: move them "
+                             "to the model's device first (transcoders.to(model.cfg.device))")
         self.transcoders = transcoders
 
-    def check(self, model):
-        shapes = {tuple(w.shape[:1]) for w in self.W_enc} | {tuple(self.b_dec.shape[1:])}
-        if shapes != {(model.cfg.d_model,)}:
-            raise ValueError(f"the transcoders read and write vectors of size {sorted(shapes)}, the model's d_model is "
-                             f"{model.cfg.d_model}: transcoders trained on another model?")
-        device = torch.device(model.cfg.device)
-        if self.b_dec.device.type != device.type:
-            raise ValueError(f"the transcoders are on {self.b_dec.device}, the model on {device}: move them to the "
-                             f"model's device first (transcoders.to(model.cfg.device))")
-
     def encode(self, layer: int, x: torch.Tensor) -> torch.Tensor:
-        if hasattr(self.transcoders, "encode_layer"):
-            return self.transcoders.encode_layer(x, layer)
-        return self.transcoders[layer].encode(x)
+        return self.transcoders.encode_layer(x, layer)
 
     def decode(self, acts: list) -> torch.Tensor:
         """[n_layers, pos, d_model]: every layer's predicted MLP output, by the transcoders' own decoders."""
-        if self.clt:
-            return self.transcoders.decode(acts)
-        return torch.stack([self.transcoders[l].decode(a) for l, a in enumerate(acts)])
+        return self.transcoders.decode(acts)
 
 
 def _tokens(model, tokens) -> torch.Tensor:
@@ -305,8 +294,7 @@ def attribute(model, transcoders, tokens, config: AttributionConfig = Attributio
                          f"got {model.cfg.normalization_type!r}")
     tokens = _tokens(model, tokens)
     n_layers, n_pos = model.cfg.n_layers, len(tokens)
-    rep = _Replacement(transcoders, n_layers)
-    rep.check(model)
+    rep = _Replacement(transcoders, model)
     keep_names = ("hook_embed",) + tuple(f"blocks.{l}.{h}" for l in range(n_layers)
                                          for h in ("ln2.hook_normalized", "hook_mlp_out"))
     with torch.no_grad():

@@ -13,7 +13,8 @@ import textwrap
 import numpy as np
 import torch
 
-from .attribution import Graph, _Replacement
+from .attribution import Graph
+from .transcoders import check_transcoders
 
 POSITIVE, NEGATIVE, ERROR_COLOUR, FEATURE_COLOUR = "#2166ac", "#b2182b", "#bbbbbb", "#fdb863"
 
@@ -130,7 +131,7 @@ def label_features(model, transcoders, features, config=None, min_support: int =
     if not features:
         return {}
     data = collect(model, config)
-    rep = _Replacement(transcoders, model.cfg.n_layers)
+    check_transcoders(transcoders)
     layers = sorted({l for l, _ in features})
     ids = torch.tensor([model.tokenizer.convert_tokens_to_ids(list(row)) for row in data.rows])
     rows, cols = torch.from_numpy(data.doc), torch.from_numpy(data.col)
@@ -142,7 +143,7 @@ def label_features(model, transcoders, features, config=None, min_support: int =
             here = (rows >= start) & (rows < start + len(batch))
             for l in layers:
                 x = cache[f"blocks.{l}.ln2.hook_normalized"][rows[here] - start, cols[here]]
-                acts[l].append(rep.encode(l, x)[:, [f for ll, f in features if ll == l]].cpu())
+                acts[l].append(transcoders.encode_layer(x, l)[:, [f for ll, f in features if ll == l]].cpu())
     fires = torch.cat([torch.cat(acts[l]) for l in layers], dim=1) > 0  # columns in the order of ``features``
     preds = build_predicates(data, min_support)
     train = torch.from_numpy(data.train)
