@@ -8,9 +8,10 @@ A state's features (:func:`state_features`) are found from the **trained** citie
 position (the answer position, the last; or the city's tokens), the features of each layer that
 fire on at least half of that state's prompts and on at most ``max_other`` (20 %) of the other
 states' prompts (a stricter 5 % keeps only a few features per state, and the swap then moves about
-half of the answers: many state features are shared by two or three states); their typical value is their mean activation where they fire on that state's prompts.
-The held-out cities then test whether the same features carry the state for cities the model never
-composed in training. What these features are is checked with the ground-truth labels (:mod:`.labels`).
+half of the answers: many state features are shared by two or three states); their typical value
+is their mean activation where they fire on that state's prompts. The held-out cities then test
+whether the same features carry the state for cities the model never composed in training. What
+these features are is checked with the ground-truth labels (:mod:`.labels`).
 
 The feature-swap (notebook 05, section 4): at chosen positions, zero the features of the source
 state ("Texas") and set the target state's features ("California") to their typical values
@@ -24,7 +25,7 @@ import dataclasses
 
 import torch
 
-from .transcoders import CrossLayerTranscoder, TranscoderSet, input_hook, output_hook
+from .transcoders import check_transcoders, input_hook, output_hook
 
 POSITIONS = ("answer", "city")
 
@@ -88,23 +89,10 @@ def _positions(prompt: TwoHopPrompt, where: str) -> tuple:
     return (len(prompt.tokens) - 1,) if where == "answer" else prompt.city_positions
 
 
-def _encode(transcoders, x, l: int):
-    if isinstance(transcoders, CrossLayerTranscoder):
-        return transcoders.encode_layer(x, l)
-    return transcoders[l].encode(x)
-
-
-def _decode(transcoders, acts_by_layer, j: int):
-    if isinstance(transcoders, CrossLayerTranscoder):
-        return transcoders.decode_layer(acts_by_layer, j)
-    return transcoders[j].decode(acts_by_layer[j])
-
-
 def prompt_features(model, transcoders, prompts, where: str = "answer"):
     """[n_prompts, n_layers, d_sae]: each prompt's features at ``where`` (the largest activation over
     the city's tokens for ``"city"``), read from the real model's MLP inputs."""
-    if not isinstance(transcoders, (TranscoderSet, CrossLayerTranscoder)):
-        raise TypeError(f"transcoders must be a TranscoderSet or a CrossLayerTranscoder, got {type(transcoders).__name__}")
+    check_transcoders(transcoders)
     n = transcoders.n_layers
     out = []
     with torch.no_grad():
@@ -112,7 +100,7 @@ def prompt_features(model, transcoders, prompts, where: str = "answer"):
             _, cache = model.run_with_cache(p.tokens[None].to(model.cfg.device),
                                             names_filter=[input_hook(l) for l in range(n)])
             pos = list(_positions(p, where))
-            out.append(torch.stack([_encode(transcoders, cache[input_hook(l)][0, pos], l).amax(0) for l in range(n)]))
+            out.append(torch.stack([transcoders.encode_layer(cache[input_hook(l)][0, pos], l).amax(0) for l in range(n)]))
     return torch.stack(out).cpu()
 
 
@@ -153,11 +141,11 @@ def edit_hooks(transcoders, edit):
     old, new = {}, {}
 
     def read(x, hook, l):
-        old[l] = _encode(transcoders, x, l)
+        old[l] = transcoders.encode_layer(x, l)
         new[l] = edit(old[l], l)
 
     def write(out, hook, j):
-        return out + _decode(transcoders, new, j) - _decode(transcoders, old, j)
+        return out + transcoders.decode_layer(new, j) - transcoders.decode_layer(old, j)
 
     return [h for l in range(transcoders.n_layers)
             for h in ((input_hook(l), lambda x, hook, l=l: read(x, hook, l)),

@@ -17,7 +17,7 @@ import dataclasses
 
 import torch
 
-from .transcoders import CrossLayerTranscoder, TranscoderSet, input_hook
+from .transcoders import check_transcoders, input_hook
 
 KINDS = {"state": "state = ", "say capital": "next = capital of ", "say state": "next = ",
          "say a capital": "next is a capital", "say a state": "next is a state"}
@@ -65,8 +65,7 @@ def probe_labels(model, transcoders) -> ProbeLabels:
     from ..interpretation import precision_recall_f1
     from ..world import knowledge as kg
 
-    if not isinstance(transcoders, (TranscoderSet, CrossLayerTranscoder)):
-        raise TypeError(f"transcoders must be a TranscoderSet or a CrossLayerTranscoder, got {type(transcoders).__name__}")
+    check_transcoders(transcoders)
     prompts, n = probe_prompts(model), transcoders.n_layers
     fires = torch.zeros(n, len(prompts), transcoders.d_sae, dtype=torch.bool)
     with torch.no_grad():
@@ -75,9 +74,7 @@ def probe_labels(model, transcoders) -> ProbeLabels:
                                             names_filter=[input_hook(l) for l in range(n)])
             for l in range(n):
                 x = cache[input_hook(l)][0, -1]
-                acts = transcoders.encode_layer(x, l) if isinstance(transcoders, CrossLayerTranscoder) \
-                    else transcoders[l].encode(x)
-                fires[l, i] = (acts > 0).cpu()
+                fires[l, i] = (transcoders.encode_layer(x, l) > 0).cpu()
     names, columns = [], []
     says_capital = torch.tensor([k != "city_state" for _, _, k in prompts])
     for state in kg.STATES:

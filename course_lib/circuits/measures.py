@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .transcoders import CrossLayerTranscoder, TranscoderSet, input_hook, output_hook
+from .transcoders import check_transcoders, input_hook, output_hook
 
 EVAL_DOCS, EVAL_SEED = 600, 1000
 
@@ -26,30 +26,19 @@ def eval_tokens(model, n_docs: int = EVAL_DOCS, seed: int = EVAL_SEED):
     return world_eval_tokens(model, n_docs, seed)
 
 
-def _check(transcoders):
-    if not isinstance(transcoders, (TranscoderSet, CrossLayerTranscoder)):
-        raise TypeError("transcoders must be a TranscoderSet (load_transcoders()) or a CrossLayerTranscoder "
-                        f"(load_clt()), got {type(transcoders).__name__}")
-
-
 def replacement_hooks(transcoders):
     """TransformerLens forward hooks that replace every MLP output by the transcoders' prediction
     from the model's own MLP input at that layer (per-layer: that layer's transcoder; CLT: every
     earlier layer's features too). Use as ``model.run_with_hooks(tokens, fwd_hooks=...)``."""
-    _check(transcoders)
+    check_transcoders(transcoders)
     acts = {}
     n = transcoders.n_layers
 
     def read(x, hook, l):
-        if isinstance(transcoders, CrossLayerTranscoder):
-            acts[l] = transcoders.encode_layer(x, l)
-        else:
-            acts[l] = transcoders[l].encode(x)
+        acts[l] = transcoders.encode_layer(x, l)
 
     def write(out, hook, j):
-        if isinstance(transcoders, CrossLayerTranscoder):
-            return transcoders.decode_layer([acts[l] for l in range(j + 1)], j)
-        return transcoders[j].decode(acts[j])
+        return transcoders.decode_layer(acts, j)
 
     return [h for l in range(n) for h in ((input_hook(l), lambda x, hook, l=l: read(x, hook, l)),
                                           (output_hook(l), lambda out, hook, l=l: write(out, hook, l)))]
@@ -62,7 +51,7 @@ def fidelity(model, transcoders, tokens, batch_size: int = 64) -> dict:
     from ..sae.measures import kl_divergence, next_token_ce
     from ..sae.world import _trimmed, text_positions
 
-    _check(transcoders)
+    check_transcoders(transcoders)
     n = transcoders.n_layers
     names = [input_hook(l) for l in range(n)] + [output_hook(l) for l in range(n)]
     sq_err, sq_out, sums, sq_sums = (torch.zeros(n, dtype=torch.float64) for _ in range(4))
@@ -77,10 +66,8 @@ def fidelity(model, transcoders, tokens, batch_size: int = 64) -> dict:
             predicts = text[:, :-1] & text[:, 1:]
             clean_logits, cache = model.run_with_cache(batch, names_filter=names)
             xs = [cache[input_hook(l)][text] for l in range(n)]
-            acts, out = transcoders(xs) if isinstance(transcoders, CrossLayerTranscoder) else \
-                (transcoders.encode(xs), None)
-            if out is None:
-                out = transcoders.decode(acts)
+            acts = transcoders.encode(xs)
+            out = transcoders.decode(acts)
             for l in range(n):
                 y = cache[output_hook(l)][text].double()
                 sq_err[l] += ((out[l].double() - y) ** 2).sum()

@@ -136,6 +136,15 @@ class TranscoderSet(nn.ModuleList):
     def d_sae(self) -> int:
         return self[0].d_sae
 
+    def encode_layer(self, x, layer: int):
+        """Layer ``layer``'s features from its MLP input ``x`` [..., d_in] (as :class:`CrossLayerTranscoder`)."""
+        return self[layer].encode(x)
+
+    def decode_layer(self, acts_by_layer, j: int):
+        """Layer ``j``'s predicted MLP output (from ``acts_by_layer[j]`` alone: per-layer features write
+        to their own layer only; the same signature as :meth:`CrossLayerTranscoder.decode_layer`)."""
+        return self[j].decode(acts_by_layer[j])
+
     def encode(self, xs):
         """Features of every layer from the MLP inputs of every layer (one [..., d_in] tensor each)."""
         return [tc.encode(x) for tc, x in zip(self, xs, strict=True)]
@@ -200,6 +209,13 @@ class CrossLayerTranscoder(nn.Module):
     def decoder_norms(self):
         """[n_layers, d_sae]: the norm of each feature's decoder, concatenated over the layers it writes to."""
         return torch.stack([w.flatten(1).norm(dim=1) for w in self.W_dec])
+
+
+def check_transcoders(transcoders) -> None:
+    """A ``TypeError`` unless ``transcoders`` is a :class:`TranscoderSet` or a :class:`CrossLayerTranscoder`."""
+    if not isinstance(transcoders, (TranscoderSet, CrossLayerTranscoder)):
+        raise TypeError("transcoders must be a TranscoderSet (load_transcoders()) or a CrossLayerTranscoder "
+                        f"(load_clt()), got {type(transcoders).__name__}")
 
 
 def _load_file(root, name: str) -> dict:
