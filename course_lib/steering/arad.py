@@ -55,13 +55,14 @@ def predicate_words(preds, data, vocab: dict, purity: float = 0.75, min_count: i
     return words.T.contiguous()
 
 
-def latent_scores(sae_model, sae, latents, data, prompts: torch.Tensor, config: SweepConfig = SweepConfig()) -> dict:
+def latent_scores(sae_model, sae, acts, data, prompts: torch.Tensor, config: SweepConfig = SweepConfig(),
+                  progress: bool = True) -> dict:
     """Input score, output score (mean over the ``prompts``), logit-lens tokens and largest
-    activation of every latent; ``scored``: the latents firing on at least ``config.min_top`` tokens."""
+    activation of every latent (``acts`` [tokens, d_sae]: its activations on ``data``'s tokens);
+    ``scored``: the latents firing on at least ``config.min_top`` tokens."""
     vocab = sae_model.tokenizer.get_vocab()
     token_ids = torch.tensor([vocab[w] for w in data.labels["token"]])
     lens = logit_lens_tokens(sae_model, decoder_directions(sae), config.lens_k)
-    acts = latents.dense()
     top = acts.topk(config.n_top, dim=0)  # [n_top, L]
     fires = (acts > 0).sum(0)
     scored = fires >= config.min_top
@@ -72,7 +73,7 @@ def latent_scores(sae_model, sae, latents, data, prompts: torch.Tensor, config: 
     inp = hits.float().sum(1) / n_valid.clamp(min=1)  # input_score over the firing examples only
     everyone = torch.arange(sae.cfg.d_sae)
     out = torch.stack([output_score(amplified_logits(sae_model, sae, everyone, p[None], config.factor), lens)
-                       for p in tqdm(prompts, desc="output scores", leave=False)]).mean(0)
+                       for p in tqdm(prompts, desc="output scores", leave=False, disable=not progress)]).mean(0)
     return {"input": inp, "output": out, "lens": lens, "max_act": acts.max(0).values, "scored": scored}
 
 

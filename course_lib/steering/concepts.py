@@ -69,18 +69,18 @@ def world_concepts(data, tokenizer, purity: float = 0.75, min_count: int = 5) ->
     return out
 
 
-def auroc(scores: torch.Tensor, positive, sorted_columns: torch.Tensor | None = None) -> torch.Tensor:
+def auroc(scores: torch.Tensor, positive, columns: torch.Tensor | None = None) -> torch.Tensor:
     """Area under the ROC curve of every column of ``scores`` [N, L] as a detector of ``positive``
     [N] (bool), ties counted half (Mann–Whitney): [L]. 0.5 is chance, 1 a perfect detector.
     For each positive score: the negatives below it and equal to it, by binary search in the
-    sorted columns (all tokens minus the positives). ``sorted_columns``: ``scores.T`` sorted along
-    its last axis, when many concepts are scored against the same columns (sorting is the cost)."""
+    sorted columns (all tokens minus the positives). ``columns``: :func:`sorted_columns` of
+    ``scores``, when many concepts are scored against the same columns (sorting is the cost)."""
     positive = torch.as_tensor(np.asarray(positive, dtype=bool))
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"positive must have both classes, got {n_pos} positive and {n_neg} negative tokens")
     pos = scores[positive].T.contiguous().float()  # [L, n_pos]
-    every = scores.T.float().sort(-1).values.contiguous() if sorted_columns is None else sorted_columns
+    every = sorted_columns(scores) if columns is None else columns
     mine = pos.sort(-1).values
 
     def below_and_equal(sorted_rows):
@@ -93,11 +93,16 @@ def auroc(scores: torch.Tensor, positive, sorted_columns: torch.Tensor | None = 
     return (wins.sum(-1) / (n_pos * n_neg)).float()
 
 
-def concept_aurocs(latent_acts: torch.Tensor, data, concept: Concept, sorted_columns=None) -> dict[str, torch.Tensor]:
+def sorted_columns(scores: torch.Tensor, chunk: int = 128) -> torch.Tensor:
+    """``scores.T`` [L, N] sorted along its last axis, ``chunk`` columns at a time (bounded memory)."""
+    return torch.cat([part.T.float().sort(-1).values for part in scores.split(chunk, dim=1)]).contiguous()
+
+
+def concept_aurocs(latent_acts: torch.Tensor, data, concept: Concept, columns=None) -> dict[str, torch.Tensor]:
     """Per latent, AUROC against the concept on the current token (``input``: the latent *reads*
-    it) and on the next token (``output``: the latent comes before the model writes it)."""
-    if sorted_columns is None:
-        sorted_columns = latent_acts.T.float().sort(-1).values.contiguous()
+    it) and on the next token (``output``: the latent comes before the model writes it).
+    ``columns``: :func:`sorted_columns` of ``latent_acts``, if already computed."""
+    columns = sorted_columns(latent_acts) if columns is None else columns
     words = np.isin(data.labels["token"], concept.words)
     nxt = np.isin(data.labels["next token"], concept.words)
-    return {"input": auroc(latent_acts, words, sorted_columns), "output": auroc(latent_acts, nxt, sorted_columns)}
+    return {"input": auroc(latent_acts, words, columns), "output": auroc(latent_acts, nxt, columns)}

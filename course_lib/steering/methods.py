@@ -61,22 +61,22 @@ class Clamp:
         return [(self.hook, clamp)]
 
 
-def method_directions(model, sae, data, concepts: dict, scores: dict, generator: torch.Generator) -> dict:
+def method_directions(model, sae, data, latent_acts: torch.Tensor, concepts: dict, scores: dict,
+                      generator: torch.Generator) -> dict:
     """method → [n_concepts, d_model] unit vectors (in the order of ``concepts``), and ``latent``:
-    the detecting latent of each concept. ``scores``: :func:`.arad.latent_scores`'s output, for the
-    output filter; ``data``: labelled activations (:func:`course_lib.interpretation.collect`)."""
-    from ..interpretation import sae_units
-    from .concepts import auroc
+    the detecting latent of each concept. ``data``: labelled activations
+    (:func:`course_lib.interpretation.collect`), ``latent_acts`` [tokens, d_sae] the SAE's latents on
+    them; ``scores``: :func:`.arad.latent_scores`'s output, for the output filter."""
+    from .concepts import auroc, sorted_columns
     from .scores import decoder_directions
 
     W = decoder_directions(sae).cpu()
-    acts = sae_units(sae, data.resid).dense()
-    columns = acts.T.sort(-1).values.contiguous()
+    columns = sorted_columns(latent_acts)
     out = {m: [] for m in VECTOR_METHODS}
     detecting = []
     for c in concepts.values():
         is_concept = torch.from_numpy(np.isin(data.labels["token"], c.words))
-        best = int(auroc(acts, is_concept, columns).argmax())
+        best = int(auroc(latent_acts, is_concept, columns).argmax())
         detecting.append(best)
         says = torch.isin(scores["lens"][:, :5], torch.tensor(c.token_ids)).any(1) & scores["scored"]
         filtered = int(torch.where(says, scores["output"], torch.tensor(-1.0)).argmax()) if says.any() else best
