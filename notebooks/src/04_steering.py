@@ -422,6 +422,7 @@ logits = torch.stack([amplified_logits(sae_model, sae, pair, p[None]) for p in p
 live_out = output_score(logits, lens20[pair].expand(len(prompts), -1, -1)).mean(0)
 token_ids = torch.tensor(model.tokenizer.convert_tokens_to_ids(list(data.labels["token"])))
 live_in = input_score(token_ids[latent_acts[:, pair].topk(100, dim=0).indices.T], lens20[pair])
+del latent_acts  # the notebook's memory budget is 1 GB
 for k, (f, role) in enumerate(zip(pair, ("reads Texas", "writes Texas"))):
     lens_words = ", ".join(model.tokenizer.convert_ids_to_tokens(lens20[f, :5].tolist()))
     print(f"#{f} ({role}): lens tokens {lens_words}; output score {live_out[k]:.3f} "
@@ -509,10 +510,10 @@ for name in ("unsupervised", "post-trained"):
     print(f"{name:14s} {r['swap']:13.3f} {r['prefer B']:17.3f} {r['clean']:19.3f} {r['fvu']:13.4f} {r['bound_f1']:16.3f}")
 print(f"unsupervised, the best of each state's 3 best-detecting latents: swap success "
       f"{align['unsupervised, best of 3 latents per state']:.3f}")
-with torch.no_grad():
-    codes = aligned.encode(data.resid)
+with torch.no_grad():  # the bound latents only, a chunk of tokens at a time (memory)
+    codes = torch.cat([aligned.encode(chunk)[:, slots] for chunk in data.resid.split(2048)])
 labels = state_labels(data, concepts)
-values = torch.stack([codes[labels == i, slots[i]].mean() for i in range(len(slots))])
+values = torch.stack([codes[labels == i, i].mean() for i in range(len(slots))])
 live_swap = swap_success(sae_model, aligned, slots, values, concepts)
 print(f"post-trained swap success recomputed live: {live_swap['swap']:.3f} over {live_swap['pairs']} swaps")
 assert abs(live_swap["swap"] - align["post-trained"]["swap"]) < 0.01
@@ -540,8 +541,8 @@ assert align["post-trained"]["fvu"] - align["unsupervised"]["fvu"] <= 0.01
 
 # %%
 lab = SteeringLab(model, sae_model, sae, concepts, directions, prompts[:4], scale)
-display(HTML(continuations_html(lab.run("Texas", "difference of means", 0.75), texas.words)))
-steering_panel(lab, "Texas", "difference of means", 0.75)
+display(HTML(continuations_html(lab.run("food", "difference of means", 0.75), concepts["food"].words)))
+steering_panel(lab, "food", "difference of means", 0.75)
 
 # %% [markdown]
 # ## Summary
