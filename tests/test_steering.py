@@ -151,3 +151,34 @@ def test_summary_lists_every_concept():
     summary = load("summary.json")
     assert len(summary["concepts"]) == 22 and summary["concepts"]["Texas"] == ["Texas"]
     assert json.loads(json.dumps(summary)) == summary
+
+
+def test_panel_refuses_unknown_concepts_and_methods_and_renders_html(world):
+    from course_lib.steering.widget import SteeringLab, continuations_html
+
+    model, sae, sae_model = world
+    lab = SteeringLab(model, sae_model, sae, {}, {}, model.to_tokens(["The capital of Texas is"]), 1.0)
+    with pytest.raises(ValueError, match="concept must be one of"):
+        lab.run("Atlantis", "random", 1.0)
+    html = continuations_html([("It is", "sunny today .", True, -0.5), ("It is", "is is", False, -math.inf)], ("sunny",))
+    assert "<b>sunny</b>" in html and "out of support" in html
+
+
+def test_concepts_need_enough_text():
+    import numpy as np
+
+    from course_lib.steering.concepts import world_concepts
+
+    class Tiny:  # two tokens of labelled text: no state word occurs five times
+        labels = {"token": np.array(["Texas", "is"], dtype=object), "entity": np.array(["Texas", None], dtype=object),
+                  "topic": np.array([None, None], dtype=object), "sentiment": np.array([None, None], dtype=object)}
+
+    class Tok:
+        @staticmethod
+        def get_vocab():
+            return {"Texas": 5, "is": 6}
+
+    with pytest.raises(ValueError, match="collect more text"):
+        world_concepts(Tiny(), Tok())
+    with pytest.raises(ValueError, match="purity"):
+        world_concepts(Tiny(), Tok(), purity=0)
