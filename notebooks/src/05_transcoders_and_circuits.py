@@ -274,8 +274,8 @@ def edge_sum_error(adjacency, bias, preactivation):
 
 edge_sum_error = check_edge_sum_error(edge_sum_error)
 
-# %%
-err = edge_sum_error(graph.adjacency, graph.bias, graph.preactivation)
+# %% tags=["trained"] tolerance={"rtol": 1.0, "atol": 0.0001}
+err = edge_sum_error(graph.adjacency, graph.bias, graph.preactivation)  # rounding: 4e-6 to 6e-6 by CPU kernel
 print(f"largest edge-sum error over {graph.n_nodes} nodes: {float(err.max()):.1e}")
 assert err.max() < 1e-4
 
