@@ -62,9 +62,12 @@ def test_top_output_quartile_steers_better_at_fixed_strength_not_at_matched_flue
     assert all(0.6 <= r <= 1.4 for r in figures["logit-lens success: ratio matched"])
 
 
-def test_difference_in_means_at_least_as_good_as_unfiltered_latents(figures):
+def test_difference_in_means_at_least_as_good_as_unfiltered_latents_and_filtering_closes_the_gap(figures):
     for dim, sae in zip(figures["methods: difference of means, harmonic"], figures["methods: SAE latent, harmonic"]):
         assert dim >= sae - 0.02, (dim, sae)
+    for filtered, dim in zip(figures["methods: SAE latent, output-filtered, harmonic"],
+                             figures["methods: difference of means, harmonic"]):
+        assert filtered >= dim - 0.02, (filtered, dim)
 
 
 def test_random_directions_do_not_steer(figures):
