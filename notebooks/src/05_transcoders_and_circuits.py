@@ -465,7 +465,9 @@ assert tables["city"]["trained"]["swap_success"] <= 0.1 and tables["city"]["held
 
 # %% [markdown]
 # (Transcoders of training seed 1, not shipped, give the spread behind the asserts: answer
-# position 0.990 trained / 0.973 held-out, city position 0.000 / 0.000.)
+# position 0.990 trained / 0.973 held-out, city position 0.000 / 0.000. The same swap with the
+# shipped CLT's features, measured once: 0.990 / 0.931 at the answer position, 0.000 / 0.000 at the
+# city; seed-1 CLT 0.913 / 0.904.)
 #
 # At the answer position the swap moves the answer to the target state's capital for almost every
 # (city, state) pair, held-out cities included — the features found on trained cities carry the
