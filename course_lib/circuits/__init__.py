@@ -3,7 +3,9 @@
 Modules: ``transcoders`` (per-layer TopK transcoders and the cross-layer transcoder, their forward
 passes and the shipped weights), ``training`` (``python -m course_lib.circuits train``), ``measures``
 (fidelity: normalized MSE, L0, dead fraction, top-1 agreement and CE with every MLP replaced, error
-share), ``interventions`` (suppress and swap state features), ``attribution`` and ``graph`` (the local
+share, path lengths), ``interventions`` (two-hop prompts, state features, suppress and swap them,
+graph-predicted vs real ablation effects), ``labels`` (ground-truth probe labels of the state
+features), ``attribution`` and ``graph`` (the local
 replacement model, attribution graphs, pruning, drawing), ``checks`` (the exercises).
 
 Importing the package is cheap: each name is imported from its module on first use.
