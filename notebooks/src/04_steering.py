@@ -327,6 +327,7 @@ live_rows = compare_methods(model, sae_model, sae, one, {"vectors": {m: v[:1] fo
 shipped_texas = [r for r in shipped[0] if r["concept"] == "Texas"]
 gap = max(abs(a["hit"] - b["hit"]) for a, b in zip(live_rows, shipped_texas))
 print(f"Texas, live against shipped: {len(live_rows)} rows, largest hit-rate difference {gap:.3f}")
+assert gap <= 0.2  # the same seeds: equal here; another floating-point path may flip a few samples
 
 # %% tags=["trained"] tolerance={"rtol": 0.1, "atol": 0.02}
 tables = [method_table(rows) for rows in shipped]
