@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import linecache
 import math
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -226,7 +227,7 @@ def describe_difference(expected: Any, got: Any, atol: float = 1e-5, rtol: float
     import numpy as np
 
     if got is NO_GRADIENT and expected is not NO_GRADIENT:
-        leaf = where.split(GRADIENT_PREFIX)[-1].rstrip("']")
+        leaf = where.split(GRADIENT_PREFIX)[-1].removesuffix("']")
         return (f"no gradient flows back to {leaf}: the output is cut off from it (a .detach(), .item(), "
                 "torch.no_grad(), .data or a NumPy round trip?). The notebook trains through this code.")
     if expected is NO_GRADIENT:
@@ -327,6 +328,28 @@ class _Recorder:
 
 
 # ----------------------------------------------------------------------------- the exercise
+def _torch_state():
+    """Torch's global settings a student's function could change and leave changed (None: no torch)."""
+    torch = sys.modules.get("torch")
+    return None if torch is None else (torch.is_grad_enabled(), torch.get_default_dtype())
+
+
+def _restore_torch_state(state) -> str:
+    """Restore what :func:`_torch_state` saved; name what had changed ('' if nothing)."""
+    torch = sys.modules.get("torch")
+    if state is None or torch is None:
+        return ""
+    grad, dtype = state
+    changed = []
+    if torch.is_grad_enabled() != grad:
+        changed.append("gradient mode (torch.set_grad_enabled)")
+        torch.set_grad_enabled(grad)
+    if torch.get_default_dtype() != dtype:
+        changed.append("default dtype (torch.set_default_dtype)")
+        torch.set_default_dtype(dtype)
+    return " and ".join(changed)
+
+
 class Exercise:
     """A check: ``check(student_impl)`` prints the verdict and returns the implementation to use.
 
@@ -348,23 +371,35 @@ class Exercise:
         except Exception as err:  # a student's object the comparison cannot handle
             return f"output: cannot be compared with the expected {type(expected).__name__} ({type(err).__name__})"
 
-    def _run_student(self, case: Case, impl: Callable):
-        """``(output, None)`` or ``(_CRASHED, message)``; a stub raises NotImplementedError through."""
+    def _run_student(self, case: Case, impl: Callable, first: bool = True):
+        """``(output, None)`` or ``(_CRASHED, message)``; a stub's NotImplementedError on the first case
+        is raised through (not attempted); on a later case it is a crash like any other."""
         _reset_check_models()
         recorder = impl if isinstance(impl, type) else _Recorder(impl)
+        state = _torch_state()
         try:
             got = case.run(recorder)
         except NotImplementedError:
+            if first:
+                raise
+            return _CRASHED, ("it raised NotImplementedError on this case, after running on the earlier ones: "
+                              "every input the exercise describes must be handled")
+        except KeyboardInterrupt:
             raise
-        except Exception as err:
+        except BaseException as err:  # SystemExit (exit()) included: nothing a student writes ends the check
             where = recorder.describe() if isinstance(recorder, _Recorder) else ""
             return _CRASHED, (f"it raised {type(err).__name__}: {_short(str(err), 300)}"
                           f"{_student_line(err)}{where}")
         finally:
             left = _reset_check_models()
+            changed = _restore_torch_state(state)
         if left:
             return _CRASHED, (f"your code left {left} hook(s) on the model. Remove hooks when you are done "
                           "(model.reset_hooks(), or use model.hooks(...) / run_with_hooks, which remove them).")
+        if changed:
+            return _CRASHED, (f"your code changed torch's global {changed} and left it changed: every later "
+                              "cell would run with it (use a `with torch.no_grad():` block, or pass dtype= to "
+                              "the tensors you create, instead of changing the global setting)")
         return got, None
 
     def _matching_hint(self, cases, outputs: list) -> str:
@@ -393,7 +428,7 @@ class Exercise:
             _reset_check_models()
             expected = case.run(self.reference)
             try:
-                got, crash = self._run_student(case, impl)
+                got, crash = self._run_student(case, impl, first=not outputs)
             except NotImplementedError:
                 return CheckResult(NOT_ATTEMPTED, f"{self.name}: not implemented yet (the stub raises "
                                    "NotImplementedError). Using the reference implementation so the rest "

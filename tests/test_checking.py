@@ -171,3 +171,43 @@ def test_in_place_edits_of_a_check_model_do_not_leak():
 
     assert not check_logits.evaluate(vandal).passed
     assert check_logits.evaluate(_logits).passed
+
+
+def test_not_implemented_on_a_later_case_is_a_crash_not_a_stub(capsys):
+    def partial(x):
+        if (x == 0).all():
+            raise NotImplementedError("zeros not supported")
+        return torch.relu(x) ** 2
+
+    assert check_relu_square(partial) is relu_square
+    out = capsys.readouterr().out
+    assert "✘" in out and "not implemented yet" not in out and "NotImplementedError on this case" in out
+
+
+@pytest.mark.parametrize("change, name", [
+    (lambda: torch.set_grad_enabled(False), "gradient mode"),
+    (lambda: torch.set_default_dtype(torch.float64), "default dtype"),
+])
+def test_a_changed_global_torch_setting_fails_and_is_restored(capsys, change, name):
+    def sneaky(x):
+        change()
+        return torch.relu(x) ** 2
+
+    assert check_relu_square(sneaky) is relu_square
+    out = capsys.readouterr().out
+    assert "✘" in out and name in out
+    assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32
+
+
+def test_exit_in_a_students_function_does_not_end_the_check(capsys):
+    import sys
+
+    assert check_relu_square(lambda x: sys.exit(1)) is relu_square
+    assert "raised SystemExit" in capsys.readouterr().out
+
+
+def test_a_missing_gradient_names_an_indexed_leaf():
+    from course_lib.checking import GRADIENT_PREFIX, NO_GRADIENT
+
+    message = describe_difference(torch.ones(2), NO_GRADIENT, where=GRADIENT_PREFIX + "W_dec[0]")
+    assert "no gradient flows back to W_dec[0]:" in message
