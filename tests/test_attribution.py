@@ -249,6 +249,8 @@ def test_targets_and_bad_input(world):
         at.attribute(world, list(tc), PROMPT)
     with pytest.raises(ValueError, match="token ids"):
         at.attribute(world, tc, PROMPT, target=[10**6])
+    with pytest.raises(ValueError, match="'Carson City' is 2 tokens"):
+        at.attribute(world, tc, PROMPT, target="Carson City")
 
 
 def test_draw_runs_headless_with_ground_truth_labels(world):

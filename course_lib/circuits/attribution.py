@@ -267,12 +267,21 @@ def _frozen_forward(model, tokens, frozen: dict, embed, mlp_out, capture=("ln2.h
     return captured, logits[:, -1]
 
 
+def _single_token(model, word: str) -> int:
+    ids = model.to_tokens(word, prepend_bos=False)[0].tolist()
+    if len(ids) != 1:
+        words = [model.tokenizer.convert_ids_to_tokens(i) for i in ids]
+        raise ValueError(f"target {word!r} is {len(ids)} tokens {words}: give one word (the first, "
+                         f"{words[0]!r}, is what the model predicts next) or token ids")
+    return ids[0]
+
+
 def _logit_nodes(model, logits, config: AttributionConfig, target):
     probs = logits.softmax(-1)
     if target is not None:
         words = [target] if isinstance(target, str) else target
         if isinstance(words, (list, tuple)) and all(isinstance(w, str) for w in words):
-            target = [model.to_single_token(w) for w in words]
+            target = [_single_token(model, w) for w in words]
         ids = torch.as_tensor(np.asarray(target), dtype=torch.long).reshape(-1).cpu()
         if not len(ids) or ids.min() < 0 or ids.max() >= len(probs):
             raise ValueError(f"target must be token ids in 0..{len(probs) - 1}, got {target!r}")
