@@ -374,3 +374,49 @@ CASES = {
     ], alternatives=[_rate_alt_numpy, _rate_alt_max]),
 }
 globals().update(contract_tests(CASES))
+
+
+# ----------------------------------------------------------------------------- normalized_mse (the transcoder's loss)
+def _nmse_mse_loss(out, target, variance):  # torch's own MSE, unreduced
+    return torch.nn.functional.mse_loss(out, target, reduction="none").sum(-1).mean(-1) / variance
+
+
+def _nmse_einsum(out, target, variance):
+    error = out - target
+    return torch.einsum("...pd,...pd->...", error, error) / error.shape[-2] / variance
+
+
+def _nmse_item(out, target, variance):
+    return torch.tensor(((out - target) ** 2).sum(-1).mean(-1).tolist()) / variance
+
+
+def _nmse_abs(out, target, variance):
+    return (out - target).abs().sum(-1).mean(-1) / variance
+
+
+def _nmse_in_place(out, target, variance):
+    target -= out.detach()
+    return (target ** 2).sum(-1).mean(-1) / variance
+
+
+def _nmse_wrong_axis(out, target, variance):
+    return ((out - target) ** 2).sum(-1).mean(0) / variance
+
+
+LOSS_CASES = {
+    "normalized_mse": Contract(ch.check_normalized_mse, ch.normalized_mse, wrongs=[
+        (ch._nmse_mean_d, "Sum the squared error over d_model"),
+        (ch._nmse_no_variance, "Divide by the layer's output variance"),
+        (ch._nmse_batch_variance, "the variance you are given"),
+        (ch._nmse_one_number, "one loss per layer"),
+        (ch._nmse_sum_positions, "Average over positions"),
+        (ch._nmse_root, "No square root"),
+        (ch._nmse_detached, "differentiable"),
+        (_nmse_item, "differentiable"),
+        (_nmse_abs, None),
+        (_nmse_in_place, None),
+        (_nmse_wrong_axis, None),
+    ], alternatives=[_nmse_mse_loss, _nmse_einsum]),
+}
+CASES.update(LOSS_CASES)
+globals().update(contract_tests(CASES))  # again, now with the loss

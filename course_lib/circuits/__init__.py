@@ -18,7 +18,7 @@ _EXPORTS = {
     "TranscoderSet": "transcoders", "CrossLayerTranscoder": "transcoders", "load_transcoders": "transcoders",
     "load_clt": "transcoders", "input_hook": "transcoders", "output_hook": "transcoders",
     "shipped_metrics": "transcoders", "TrainConfig": "training", "training_activations": "training",
-    "train_transcoders": "training", "fidelity": "measures", "eval_tokens": "measures",
+    "train_transcoders": "training", "normalized_mse": "training", "fidelity": "measures", "eval_tokens": "measures",
     "replacement_hooks": "measures", "path_lengths": "measures", "mean_path_length": "measures",
     "swap_features": "interventions", "swap_success_rate": "interventions", "two_hop_prompts": "interventions",
     "state_features": "interventions", "swap_table": "interventions", "summarize": "interventions",
@@ -31,7 +31,8 @@ _EXPORTS = {
     "node_influence": "attribution", "frozen_path": "attribution", "direct_edge": "attribution",
     "edge_sum_error": "attribution", "prune_by_influence": "attribution",
     "draw": "graph", "label_features": "graph",
-    "check_transcoder_forward": "checks", "check_clt_decode": "checks", "check_direct_edge": "checks",
+    "check_transcoder_forward": "checks",
+    "check_normalized_mse": "checks", "check_clt_decode": "checks", "check_direct_edge": "checks",
     "check_edge_sum_error": "checks", "check_prune_by_influence": "checks", "check_swap_features": "checks",
     "check_swap_success_rate": "checks",
 }

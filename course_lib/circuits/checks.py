@@ -1,6 +1,7 @@
 """Notebook 05's exercise checks (see :mod:`course_lib.checking`): the ``Exercise`` objects, their
 seeded inputs and the mistakes whose hints they give. The references live with the science:
-:mod:`.transcoders` (``transcoder_forward``, ``clt_decode``), :mod:`.attribution` (``direct_edge``,
+:mod:`.transcoders` (``transcoder_forward``, ``clt_decode``), :mod:`.training` (``normalized_mse``),
+:mod:`.attribution` (``direct_edge``,
 ``edge_sum_error``, ``prune_by_influence``), :mod:`.interventions` (``swap_features``,
 ``swap_success_rate``)."""
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 from ..checking import Case, Exercise, Mistake, gradient_case, seeded_generator
 from .attribution import direct_edge, edge_sum_error, prune_by_influence
 from .interventions import swap_features, swap_success_rate
+from .training import normalized_mse
 from .transcoders import clt_decode, transcoder_forward
 
 
@@ -519,3 +521,70 @@ check_swap_success_rate = Exercise(
     ],
     hint="(logits.argmax(dim=-1) == target_tokens).float().mean().item(): the fraction of prompts whose top-1 next "
          "token is the target.")
+
+
+# ----------------------------------------------------------------------------- normalized_mse
+def _nmse_case(seed, lead, n_positions, d_model):
+    """``variance`` is the training set's (not this batch's): a positive value per layer."""
+    def run(impl):
+        g = seeded_generator(seed)
+        target = torch.randn(*lead, n_positions, d_model, generator=g) * 2 + 1
+        out = (target + torch.randn(*lead, n_positions, d_model, generator=g)).requires_grad_()
+        variance = torch.rand(lead, generator=g) * 3 + 2
+        before = {"target": (target, target.clone()), "variance": (variance, variance.clone())}
+        loss = impl(out, target, variance)
+        return {"loss": loss, "inputs unchanged": _unchanged(before)}, {"out": out}
+    return run
+
+
+def _nmse_mean_d(out, target, variance):
+    return ((out - target) ** 2).mean(-1).mean(-1) / variance
+
+
+def _nmse_no_variance(out, target, variance):
+    return ((out - target) ** 2).sum(-1).mean(-1)
+
+
+def _nmse_batch_variance(out, target, variance):
+    return ((out - target) ** 2).sum(-1).mean(-1) / target.var(-2).sum(-1)
+
+
+def _nmse_one_number(out, target, variance):
+    return (((out - target) ** 2).sum(-1).mean(-1) / variance).sum()
+
+
+def _nmse_sum_positions(out, target, variance):
+    return ((out - target) ** 2).sum(-1).sum(-1) / variance
+
+
+def _nmse_root(out, target, variance):
+    return (((out - target) ** 2).sum(-1).mean(-1) / variance).sqrt()
+
+
+def _nmse_detached(out, target, variance):
+    return ((out.detach() - target) ** 2).sum(-1).mean(-1) / variance
+
+
+check_normalized_mse = Exercise(
+    "normalized_mse", normalized_mse,
+    cases=lambda: [gradient_case("one layer: 6 positions, d_model 5", _nmse_case(1, (), 6, 5)),
+                   gradient_case("4 layers at once: [4, 7, 3]", _nmse_case(2, (4,), 7, 3), seed=1),
+                   gradient_case("one position (edge case), 2 layers", _nmse_case(3, (2,), 1, 4), seed=2)],
+    mistakes=[
+        Mistake("Sum the squared error over d_model (the squared distance between two vectors), then average "
+                "over positions: .mean() over d_model divides by d_model once more.", _nmse_mean_d),
+        Mistake("Divide by the layer's output variance: the normalized MSE is a share of the variance (0 is "
+                "perfect, 1 is no better than predicting the mean output).", _nmse_no_variance),
+        Mistake("Divide by the variance you are given (measured on all the training positions), not this "
+                "batch's: a batch's variance is noisy, and zero for a single position.", _nmse_batch_variance),
+        Mistake("Return one loss per layer (shape [n_layers], or a number for one layer): the training sums "
+                "them, and the notebook prints each layer's.", _nmse_one_number),
+        Mistake("Average over positions (.mean), do not sum: the loss must not grow with the batch size.",
+                _nmse_sum_positions),
+        Mistake("No square root: the normalized MSE is squared error over variance (an R² style share), not "
+                "a root-mean-square.", _nmse_root),
+        Mistake("Keep the loss differentiable: no .detach(), .item(), .data or torch.no_grad() — the notebook "
+                "trains the transcoders through this function.", _nmse_detached),
+    ],
+    hint="((out - target) ** 2).sum(-1) is each position's squared error; .mean(-1) averages over positions; "
+         "divide by variance. One value per layer, differentiable.")

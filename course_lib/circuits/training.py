@@ -157,11 +157,20 @@ def _lr_lambda(steps: int):
     return lambda step: 1.0 if step < decay_from else max(0.0, (steps - step) / (steps - decay_from))
 
 
-def train_transcoders(xs, ys, config: TrainConfig = TRAIN, clt: bool = False, progress: bool = True):
+def normalized_mse(out, target, variance):
+    """The transcoder loss: each layer's squared error, summed over ``d_model`` and averaged over
+    positions, divided by that layer's output variance (summed over ``d_model``), so every layer
+    counts alike. ``out``, ``target``: [..., n_positions, d_model]; ``variance``: [...] → [...]."""
+    return ((out - target) ** 2).sum(-1).mean(-1) / variance
+
+
+def train_transcoders(xs, ys, config: TrainConfig = TRAIN, clt: bool = False, progress: bool = True,
+                      loss=normalized_mse):
     """Train per-layer transcoders (a :class:`TranscoderSet`) or, with ``clt=True``, a
     :class:`CrossLayerTranscoder` on MLP inputs ``xs`` and outputs ``ys`` ([n_layers, N, d_model],
-    from :func:`collect_mlp_io`). Seeded by ``config.seed``; gradients on inside. Returns
-    ``(model, seconds)``."""
+    from :func:`collect_mlp_io`) by ``loss`` (:func:`normalized_mse`, or a student's version: the
+    training runs through it), summed over layers. Seeded by ``config.seed``; gradients on inside.
+    Returns ``(model, seconds)``."""
     from tqdm.auto import tqdm
 
     if not isinstance(config, TrainConfig):
@@ -212,7 +221,7 @@ def train_transcoders(xs, ys, config: TrainConfig = TRAIN, clt: bool = False, pr
             written = [_sparse_decode(vals, ind, W.flatten(1)).view(len(idx), -1, d)
                        for (vals, ind), W in zip(tops, decs)]
             out = _sum_outputs(written, module, clt)
-            nmse = ((out - y) ** 2).sum(-1).mean(1) / var  # [n]
+            nmse = loss(out, y, var)  # [n]
             loss = nmse.sum() + c.aux_coefficient * _aux_loss(pres, decs, y - out.detach(), var,
                                                              step - last_fired > c.dead_steps, c.k_aux, clt)
             opt.zero_grad(set_to_none=True)

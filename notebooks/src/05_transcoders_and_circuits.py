@@ -21,10 +21,10 @@
 #
 # | part | what | measured by |
 # |---|---|---|
-# | 1 | why transcoders; one trained live | exercise 1 (TopK transcoder forward), normalized MSE |
-# | 2 | a cross-layer transcoder (CLT) next to per-layer transcoders | exercise 2 (cross-layer decode); normalized MSE, L0, dead fraction, top-1 agreement and CE with every MLP replaced, error share |
-# | 3 | the local replacement model and attribution graphs | exercises 3–5 (a direct edge, the edge-sum check, pruning by influence); replacement and completeness scores |
-# | 4 | Dallas → Texas → Austin: state features, suppression, swaps for every (city, other state) | exercises 6–7 (the swap, its success rate) |
+# | 1 | why transcoders; one trained live | exercises 1–2 (TopK transcoder forward, its loss), normalized MSE |
+# | 2 | a cross-layer transcoder (CLT) next to per-layer transcoders | exercise 3 (cross-layer decode); normalized MSE, L0, dead fraction, top-1 agreement and CE with every MLP replaced, error share |
+# | 3 | the local replacement model and attribution graphs | exercises 4–6 (a direct edge, the edge-sum check, pruning by influence); replacement and completeness scores |
+# | 4 | Dallas → Texas → Austin: state features, suppression, swaps for every (city, other state) | exercises 7–8 (the swap, its success rate) |
 # | 5 | composition or shortcut? held-out vs trained cities; CLT vs per-layer graphs | path lengths, state-feature influence |
 # | 6 | limitations, measured | error share, graph-predicted vs real intervention effects |
 #
@@ -38,8 +38,9 @@ import torch
 
 from course_lib import set_seed
 from course_lib.circuits import (TrainConfig, attribute, check_clt_decode, check_direct_edge, check_edge_sum_error,
-                                 check_prune_by_influence, check_swap_features, check_swap_success_rate,
-                                 check_transcoder_forward, completeness_score, draw, eval_tokens, fidelity,
+                                 check_normalized_mse, check_prune_by_influence, check_swap_features,
+                                 check_swap_success_rate, check_transcoder_forward, completeness_score, draw,
+                                 eval_tokens, fidelity,
                                  frozen_path, input_hook, kinds_table, label_features, load_clt, load_transcoders,
                                  mean_path_length, node_influence, output_hook, path_lengths, predicted_ablation_effects,
                                  probe_labels, prune, real_ablation_effects, replacement_hooks, replacement_score,
@@ -97,16 +98,36 @@ def transcoder_forward(x, W_enc, b_enc, W_dec, b_dec, k):
 transcoder_forward = check_transcoder_forward(transcoder_forward)
 
 # %% [markdown]
+# ### Exercise 2 — the transcoder's loss
+# A transcoder is trained to predict the MLP's output, so its loss is the **normalized MSE**: the
+# squared error of each position (summed over `d_model`), averaged over positions, divided by the
+# variance of that layer's MLP output (summed over `d_model`, measured once on all the training
+# positions). 0 is perfect; 1 is no better than always predicting the mean output. Dividing by the
+# variance makes every layer count alike, although later MLPs write larger outputs. `out` and
+# `target` are `[..., n_positions, d_model]` (all four layers at once: `[4, n_positions, d_model]`),
+# `variance` is `[...]`; return one loss per layer. The live training below runs through your
+# function, so keep it differentiable.
+
+# %%
+def normalized_mse(out, target, variance):
+    # BEGIN SOLUTION: squared error summed over d_model, mean over positions, divided by the variance
+    return ((out - target) ** 2).sum(-1).mean(-1) / variance
+    # END SOLUTION
+
+
+normalized_mse = check_normalized_mse(normalized_mse)
+
+# %% [markdown]
 # **One trained live.** Small transcoders (256 features, k = 8) on all four MLPs, 300 Adam steps on the
-# MLP inputs and outputs of 800 world documents; the loss is each layer's normalized MSE (squared
-# error over the variance of the MLP output). The shipped ones (part 2) are the same recipe at 1024
-# features, k = 16 and 1500 steps, trained by `python -m course_lib.circuits train`. We then run *your*
-# `transcoder_forward` with the live weights on the Dallas prompt.
+# MLP inputs and outputs of 800 world documents, each step minimising *your* `normalized_mse`, summed
+# over layers. The shipped ones (part 2) are the same recipe at 1024 features, k = 16 and 1500 steps,
+# trained by `python -m course_lib.circuits train`. We then run *your* `transcoder_forward` with the
+# live weights on the Dallas prompt.
 
 # %% tags=["trained"] tolerance={"rtol": 0.25, "atol": 0.02}
 live_config = TrainConfig(d_sae=256, k=8, steps=300, batch_size=512, train_docs=800, seed=0)
 xs, ys, _ = training_activations(model, live_config)
-live, _ = train_transcoders(xs, ys, live_config, progress=False)  # about 10 s on one core
+live, _ = train_transcoders(xs, ys, live_config, progress=False, loss=normalized_mse)  # about 10 s on one core
 print(f"trained on {xs.shape[1]} positions")
 del xs, ys
 with torch.no_grad():
@@ -133,7 +154,7 @@ assert max(live_nmse) < 0.5, live_nmse
 # is TopK at the same k per layer as the per-layer transcoders (matched L0), which needs no
 # sparsity coefficient.
 #
-# ### Exercise 2 — the CLT's cross-layer decode
+# ### Exercise 3 — the CLT's cross-layer decode
 # `acts_by_layer[l]` is `[..., d_sae]`, `W_dec[l]` is `[d_sae, n_layers − l, d_model]`, `b_dec` is
 # `[n_layers, d_model]`. Return `[n_layers, ..., d_model]`: for every layer `j`,
 # `b_dec[j] + Σ_{l ≤ j} acts_by_layer[l] @ W_dec[l][:, j − l, :]`.
@@ -218,7 +239,7 @@ assert pl["CE_increase"] < 0.01 and cl["CE_increase"] < 0.01
 # carried by the frozen residual stream and attention to where the target reads, through the frozen
 # LayerNorm, dotted with the target's encoder row.
 #
-# ### Exercise 3 — one direct edge
+# ### Exercise 4 — one direct edge
 # The source writes `activation * w_dec` into the residual stream; `path` (`[d_model, d_model]`,
 # row-vector convention `write @ path`; `None` for the residual connection alone) carries it to the
 # target's input; the target reads it through LayerNorm with its scale frozen at `ln_scale` (centre,
@@ -259,7 +280,7 @@ print(f"L{ls}/{fs} at '{graph.str_tokens[ps]}' -> L{lt}/{ft} at '{graph.str_toke
 assert abs(float(edge) - float(A[t, s])) < 1e-4 + 1e-4 * abs(float(edge))
 
 # %% [markdown]
-# ### Exercise 4 — the edge-sum check
+# ### Exercise 5 — the edge-sum check
 # Everything no node owns (positional embeddings, biases, what the MLPs write at `<bos>`) is each
 # node's **bias**, measured independently with every node set to zero. Then each node's incoming
 # edges plus its bias must equal its pre-activation. Return `|Σ_s A[t, s] + bias[t] − pre[t]|` for every
@@ -280,7 +301,7 @@ print(f"largest edge-sum error over {graph.n_nodes} nodes: {float(err.max()):.1e
 assert err.max() < 1e-4
 
 # %% [markdown]
-# ### Exercise 5 — pruning by influence
+# ### Exercise 6 — pruning by influence
 # A graph of hundreds of nodes explains nothing by eye. circuit-tracer keeps the nodes that matter
 # for the output: normalise the rows of `|A|` to sum to 1; `B = (I − A)⁻¹ − I` sums the effects over
 # **every path of every length**; a node's influence is `logit_weights @ B` (the logits weighted by their
@@ -400,7 +421,7 @@ print("all states' answer-position features by probe label:", kinds)
 # features shared by two or three states (polysemantic across states), selected because they fire
 # for most Texas prompts too.
 #
-# ### Exercises 6 and 7 — the feature swap and its success rate
+# ### Exercises 7 and 8 — the feature swap and its success rate
 # `swap_features`: at each of `positions` (indices of the second-to-last axis of `acts` `[..., pos,
 # d_sae]`), zero the features `remove`, then set the features `add` to `values`; return a copy.
 # `swap_success_rate`: the fraction of prompts whose top-1 next token (`logits` `[n, d_vocab]`) is the
