@@ -222,10 +222,10 @@ def train_transcoders(xs, ys, config: TrainConfig = TRAIN, clt: bool = False, pr
                        for (vals, ind), W in zip(tops, decs)]
             out = _sum_outputs(written, module, clt)
             nmse = loss(out, y, var)  # [n]
-            loss = nmse.sum() + c.aux_coefficient * _aux_loss(pres, decs, y - out.detach(), var,
-                                                             step - last_fired > c.dead_steps, c.k_aux, clt)
+            total = nmse.sum() + c.aux_coefficient * _aux_loss(pres, decs, y - out.detach(), var,
+                                                              step - last_fired > c.dead_steps, c.k_aux, clt)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            total.backward()
             opt.step()
             sched.step()
             if step % 50 == 0 or step == c.steps - 1:
