@@ -30,6 +30,23 @@ def _tc_detached(x, W_enc, b_enc, W_dec, b_dec, k):
     return acts, acts.detach() @ W_dec + b_dec
 
 
+def _tc_data_decode(x, W_enc, b_enc, W_dec, b_dec, k):
+    acts, _ = tc.transcoder_forward(x, W_enc, b_enc, W_dec, b_dec, k)
+    return acts, acts.data @ W_dec + b_dec
+
+
+@torch.no_grad()
+def _tc_no_grad(x, W_enc, b_enc, W_dec, b_dec, k):
+    return tc.transcoder_forward(x, W_enc, b_enc, W_dec, b_dec, k)
+
+
+def _tc_kthvalue_alt(x, W_enc, b_enc, W_dec, b_dec, k):
+    acts = torch.relu(x @ W_enc + b_enc)
+    below = acts.kthvalue(acts.shape[-1] - k, dim=-1, keepdim=True).values
+    acts = acts * (acts > below)
+    return acts, acts @ W_dec + b_dec
+
+
 def _tc_hardcoded_k(x, W_enc, b_enc, W_dec, b_dec, k):
     return tc.transcoder_forward(x, W_enc, b_enc, W_dec, b_dec, 3)
 
@@ -138,6 +155,15 @@ def _de_in_place(activation, w_dec, w_enc, ln_scale, path=None):
     return at.direct_edge(1.0, w_dec, w_enc, ln_scale, path)
 
 
+def _de_no_default(activation, w_dec, w_enc, ln_scale, path):  # path=None is the documented default
+    return at.direct_edge(activation, w_dec, w_enc, ln_scale, path)
+
+
+def _de_read_side_after_path_alt(activation, w_dec, w_enc, ln_scale, path=None):
+    write = activation * w_dec if path is None else (activation * w_dec) @ path
+    return torch.dot(write, w_enc - w_enc.mean()) / ln_scale
+
+
 # ----------------------------------------------------------------------------- edge_sum_error
 def _es_alt_loop(adjacency, bias, preactivation):
     return torch.stack([(row.sum() + b - p).abs() for row, b, p in zip(adjacency, bias, preactivation)])
@@ -188,6 +214,27 @@ def _pr_alt_numpy(adjacency, logit_weights, threshold):
     cumulative = np.cumsum(ranked) / ranked.sum()
     cutoff = ranked[min(int(np.searchsorted(cumulative, threshold)), n - 1)]
     return torch.from_numpy((influence >= cutoff - 1e-12) | (logit_weights.numpy() > 0))
+
+
+def _pr_unclamped_rows(adjacency, logit_weights, threshold):
+    A = adjacency.abs()
+    A = A / A.sum(dim=1, keepdim=True)  # rows of zeros: 0 / 0
+    eye = torch.eye(len(A))
+    return ch._keep_top(logit_weights @ (torch.linalg.inv(eye - A) - eye), logit_weights, threshold)
+
+
+def _pr_ascending(adjacency, logit_weights, threshold):
+    influence = ch._influence_rows(ch._normalise(adjacency.abs()), logit_weights)
+    ranked = influence.sort().values
+    cumulative = ranked.cumsum(0) / ranked.sum()
+    cutoff = ranked[min(int(torch.searchsorted(cumulative, threshold)), len(ranked) - 1)]
+    return (influence >= cutoff) | (logit_weights > 0)
+
+
+def _pr_alt_matrix_powers(adjacency, logit_weights, threshold):
+    A = ch._normalise(adjacency.abs())
+    B = sum(torch.linalg.matrix_power(A, i) for i in range(1, len(A) + 1))  # a DAG: the series ends
+    return ch._keep_top(logit_weights @ B, logit_weights, threshold)
 
 
 def _pr_transposed(adjacency, logit_weights, threshold):
@@ -294,12 +341,14 @@ CASES = {
         (ch._tc_no_topk, "Keep only the k largest"),
         (ch._tc_dense_decode, "Decode the sparse activations"),
         (ch._tc_sae_centring, "SAE's habit"),
-        (_tc_detached, None),
+        (_tc_detached, "not a detached copy"),
+        (_tc_data_decode, "not a detached copy"),
+        (_tc_no_grad, None),
         (_tc_hardcoded_k, None),
         (_tc_abs_topk, None),
         (_tc_swapped_outputs, None),
         (_tc_k_plus_one, None),
-    ], alternatives=[_tc_relu_after_topk, _tc_mask]),
+    ], alternatives=[_tc_relu_after_topk, _tc_mask, _tc_kthvalue_alt]),
     "clt_decode": Contract(ch.check_clt_decode, tc.clt_decode, wrongs=[
         (ch._clt_same_layer_only, "every later one"),
         (ch._clt_earlier_only, "Include l = j"),
@@ -324,7 +373,8 @@ CASES = {
         (_de_w_dec_read, None),
         (_de_sqrt_scale, None),
         (_de_in_place, None),
-    ], alternatives=[_de_alt_matrix, _de_alt_read_side]),
+        (_de_no_default, None),
+    ], alternatives=[_de_alt_matrix, _de_alt_read_side, _de_read_side_after_path_alt]),
     "edge_sum_error": Contract(ch.check_edge_sum_error, at.edge_sum_error, wrongs=[
         (lambda a, b, p: (a.sum(0) + b - p).abs(), "*incoming* edges are its row"),
         (lambda a, b, p: (a.sum(1) - p).abs(), "Add each node's bias"),
@@ -350,7 +400,9 @@ CASES = {
         (_pr_hardcoded, None),
         (_pr_returns_influence, None),
         (_pr_top_fraction_of_nodes, None),
-    ], alternatives=[_pr_alt_power_series, _pr_alt_numpy]),
+        (_pr_unclamped_rows, "Clamp the row sums"),
+        (_pr_ascending, None),
+    ], alternatives=[_pr_alt_power_series, _pr_alt_numpy, _pr_alt_matrix_powers]),
     "swap_features": Contract(ch.check_swap_features, iv.swap_features, wrongs=[
         (ch._swap_everywhere, "Swap only at the given positions"),
         (ch._swap_no_zeroing, "Zero the source state's features"),

@@ -63,6 +63,63 @@ def _hook_squared_scale(direction, scale, positions=None):
     return iv.steering_hook(direction, scale * abs(scale), positions)
 
 
+def _hook_if_not_positions(direction, scale, positions=None):
+    def hook(resid, hook):
+        if not positions:  # positions=0 (the first position) is taken for None
+            return resid + scale * direction
+        return iv.steering_hook(direction, scale, positions)(resid, hook)
+    return hook
+
+
+def _hook_no_default(direction, scale, positions):  # the notebook calls steering_hook(v, scale)
+    return iv.steering_hook(direction, scale, positions)
+
+
+def _hook_default_last(direction, scale, positions=-1):
+    return iv.steering_hook(direction, scale, positions)
+
+
+def _hook_first_call_only(direction, scale, positions=None):
+    calls = []
+
+    def hook(resid, hook):
+        calls.append(1)
+        return iv.steering_hook(direction, scale, positions)(resid, hook) if len(calls) == 1 else resid
+    return hook
+
+
+def _hook_isinstance_dispatch(direction, scale, positions=None):  # an index tensor is silently ignored
+    def hook(resid, hook):
+        out = resid.clone()
+        if positions is None:
+            out += scale * direction
+        elif isinstance(positions, (int, slice)):
+            out[:, positions, :] += scale * direction
+        elif isinstance(positions, list):
+            for p in positions:
+                out[:, p, :] += scale * direction
+        return out
+    return hook
+
+
+def _hook_mask_alt(direction, scale, positions=None):
+    def hook(resid, hook):
+        mask = torch.zeros(resid.shape[1], dtype=resid.dtype)
+        mask[slice(None) if positions is None else positions] = 1.0
+        return resid + scale * direction * mask[None, :, None]
+    return hook
+
+
+class _HookObjectAlt:
+    def __init__(self, direction, scale, positions=None):
+        self.delta, self.positions = scale * direction, positions
+
+    def __call__(self, resid, hook):
+        out = resid.clone()
+        out[:, slice(None) if self.positions is None else self.positions, :] += self.delta
+        return out
+
+
 # ----------------------------------------------------------------------------- diff_in_means
 def _dim_numpy_alt(acts, is_concept):
     a, c = acts.numpy(), is_concept.numpy()
@@ -133,6 +190,51 @@ def _os_log_probs(logits, lens_tokens):
 def _os_v_minus_one(logits, lens_tokens):
     probs, lens_probs, ranks = ch._os_parts(logits, lens_tokens)
     return (1 - ranks.min(-1).values / (probs.shape[-1] - 1)) * lens_probs.max(-1).values
+
+
+def _os_rows_only(logits, lens_tokens):  # [V] and [n, V] only: the notebook passes [prompts, latents, V]
+    squeeze = logits.ndim == 1
+    if squeeze:
+        logits, lens_tokens = logits[None], lens_tokens[None]
+    probs = logits.softmax(-1)
+    lens_probs = probs[torch.arange(len(probs))[:, None], lens_tokens]
+    ranks = (probs[:, None, :] > lens_probs[:, :, None]).sum(-1)
+    out = (1 - ranks.min(-1).values / probs.shape[-1]) * lens_probs.max(-1).values
+    return out[0] if squeeze else out
+
+
+def _os_flat_squeezed(logits, lens_tokens):  # .squeeze() drops the batch axis of a batch of one
+    probs = logits.reshape(-1, logits.shape[-1]).softmax(-1)
+    lens_probs = probs.gather(-1, lens_tokens.reshape(-1, lens_tokens.shape[-1]))
+    ranks = (probs[:, None, :] > lens_probs[:, :, None]).sum(-1)
+    return ((1 - ranks.min(-1).values / probs.shape[-1]) * lens_probs.max(-1).values).squeeze()
+
+
+def _os_integer_division(logits, lens_tokens):
+    probs, lens_probs, ranks = ch._os_parts(logits, lens_tokens)
+    return (1 - ranks.min(-1).values // probs.shape[-1]) * lens_probs.max(-1).values
+
+
+def _os_rank_among_lens(logits, lens_tokens):
+    probs = logits.softmax(-1)
+    lens_probs = probs.gather(-1, lens_tokens)
+    ranks = (lens_probs[..., None, :] > lens_probs[..., :, None]).sum(-1)
+    return (1 - ranks.min(-1).values / probs.shape[-1]) * lens_probs.max(-1).values
+
+
+def _os_rank_of_rank_alt(logits, lens_tokens):
+    probs = logits.softmax(-1)
+    rank_of = probs.argsort(-1, descending=True).argsort(-1)
+    rank = rank_of.gather(-1, lens_tokens).min(-1).values
+    return (1 - rank / probs.shape[-1]) * probs.gather(-1, lens_tokens).max(-1).values
+
+
+def _os_searchsorted_alt(logits, lens_tokens):
+    probs = logits.softmax(-1)
+    lens_probs = probs.gather(-1, lens_tokens)
+    ascending = probs.sort(-1).values.contiguous()
+    ranks = probs.shape[-1] - torch.searchsorted(ascending, lens_probs.contiguous(), right=True)
+    return (1 - ranks.min(-1).values / probs.shape[-1]) * lens_probs.max(-1).values
 
 
 # ----------------------------------------------------------------------------- input_score
@@ -246,7 +348,13 @@ CASES = {
         (_hook_last_when_none, None),
         (_hook_in_place_when_none, None),
         (_hook_squared_scale, None),
-    ], alternatives=[_hook_delta_alt, _hook_no_none_branch_alt, _hook_index_alt]),
+        (ch._hook_truthy_positions, "positions=0 is the first position"),
+        (_hook_if_not_positions, "positions=0 is the first position"),
+        (_hook_no_default, None),
+        (_hook_default_last, None),
+        (_hook_first_call_only, None),
+        (_hook_isinstance_dispatch, None),
+    ], alternatives=[_hook_delta_alt, _hook_no_none_branch_alt, _hook_index_alt, _hook_mask_alt, _HookObjectAlt]),
     "diff_in_means": Contract(ch.check_diff_in_means, iv.diff_in_means, wrongs=[
         (ch._dim_reversed, "*towards* the concept"),
         (ch._dim_minus_all, "not of all rows"),
@@ -274,7 +382,11 @@ CASES = {
         (_os_hardcoded_k, None),
         (_os_log_probs, None),
         (_os_v_minus_one, None),
-    ], alternatives=[_os_argsort_alt, _os_sorted_alt]),
+        (_os_rows_only, None),
+        (_os_flat_squeezed, None),
+        (_os_integer_division, "your rank score is always 1"),
+        (_os_rank_among_lens, "your rank score is always 1"),
+    ], alternatives=[_os_argsort_alt, _os_sorted_alt, _os_rank_of_rank_alt, _os_searchsorted_alt]),
     "input_score": Contract(ch.check_input_score, sc.input_score, wrongs=[
         (ch._is_lens_found, "not the fraction of lens tokens"),
         (ch._is_unique, "repeats included"),
@@ -316,6 +428,7 @@ CASES = {
         (lambda s, f: float(2 * s * f / (s + f).clamp(min=1e-12)), None),
         (lambda s, f: 2 * s * f / (s + f).clamp(min=1e-12) if s.ndim == 1 else s, None),
         (lambda s, f: torch.tensor(np.asarray(2 * s * f / (s + f).clamp(min=1e-12)), dtype=torch.float64), None),
-    ], alternatives=[_ha_reciprocal_alt, _ha_nan_to_num_alt, _ha_where_alt]),
+        (lambda s, f: 2 * s * f / (s + f).clamp(min=0.1), None),
+    ], alternatives=[_ha_reciprocal_alt, _ha_nan_to_num_alt, _ha_where_alt, lambda s, f: 2 * s * f / (s + f + 1e-8)]),
 }
 globals().update(contract_tests(CASES))

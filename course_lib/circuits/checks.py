@@ -74,6 +74,11 @@ def _tc_sae_centring(x, W_enc, b_enc, W_dec, b_dec, k):
     return transcoder_forward(x - b_dec, W_enc, b_enc, W_dec, b_dec, k)
 
 
+def _tc_detached_decode(x, W_enc, b_enc, W_dec, b_dec, k):
+    acts, _ = transcoder_forward(x, W_enc, b_enc, W_dec, b_dec, k)
+    return acts, acts.detach() @ W_dec + b_dec
+
+
 check_transcoder_forward = Exercise(
     "transcoder_forward", transcoder_forward,
     cases=lambda: [gradient_case("12 tokens, d_model 6, 10 features, k = 3", _tc_case(1, (12,), 6, 10, 3)),
@@ -95,6 +100,9 @@ check_transcoder_forward = Exercise(
                 "not.", _tc_dense_decode),
         Mistake("Do not subtract b_dec from x: that is an SAE's habit (input and output in one space). A "
                 "transcoder reads the MLP input and writes the MLP output, two different spaces.", _tc_sae_centring),
+        Mistake("Decode acts itself, not a detached copy (no .detach(), .data or torch.no_grad() on the way to "
+                "out): the values are right, but the encoder (W_enc, b_enc) learns only through out = acts @ W_dec "
+                "+ b_dec, and a detached decoder input cuts it off.", _tc_detached_decode),
     ],
     hint="acts = ReLU(x @ W_enc + b_enc); keep the k largest of each row: top = acts.topk(k, dim=-1), "
          "acts = zeros_like(acts).scatter(-1, top.indices, top.values); out = acts @ W_dec + b_dec; "
@@ -186,7 +194,8 @@ def _edge_case(seed, d, with_path, scale, as_float=False):
         path = torch.eye(d) + 0.6 * torch.randn(d, d, generator=g) if with_path else None
         tensors = {"w_dec": w_dec, "w_enc": w_enc, "ln_scale": ln_scale} | ({"path": path} if with_path else {})
         before = {k: (t, t.clone()) for k, t in tensors.items()}
-        out = impl(float(activation) if as_float else activation, w_dec, w_enc, ln_scale, path)
+        args = (float(activation) if as_float else activation, w_dec, w_enc, ln_scale)
+        out = impl(*args, path) if with_path else impl(*args)  # path=None is the default
         return {"output": out, "inputs unchanged": _unchanged(before)}
     return run
 
@@ -363,6 +372,11 @@ def _pr_drops_logits(adjacency, logit_weights, threshold):
     return _keep_top(influence, torch.zeros_like(logit_weights), threshold)
 
 
+def _pr_no_clamp(adjacency, logit_weights, threshold):
+    A = adjacency.abs()
+    return _keep_top(_influence_rows(A / A.sum(dim=1, keepdim=True), logit_weights), logit_weights, threshold)
+
+
 def _pr_by_size(adjacency, logit_weights, threshold):
     return _keep_top(adjacency.abs().sum(0), logit_weights, threshold)
 
@@ -390,6 +404,9 @@ check_prune_by_influence = Exercise(
                 "influence is 0, but they are what the graph explains.", _pr_drops_logits),
         Mistake("Rank nodes by their influence on the logits (through every path), not by the size of their "
                 "outgoing edges.", _pr_by_size),
+        Mistake("Clamp the row sums before dividing (A.sum(dim=1, keepdim=True).clamp(min=1e-10)): a node with no "
+                "incoming edges (a token, the first layer's features) has a row of zeros, 0 / 0 = NaN, and the NaN "
+                "spreads through the inverse to every influence (then only the logits are kept).", _pr_no_clamp),
     ],
     hint="A = |adjacency| with rows normalised to sum 1; influence = logit_weights @ (inv(I − A) − I); sort it "
          "descending, cumulative = cumsum / sum, cutoff = the value at searchsorted(cumulative, threshold); "

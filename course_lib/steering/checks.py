@@ -3,6 +3,8 @@ seeded inputs and the mistakes whose hints they give. The references live in :mo
 :mod:`.scores` and :mod:`.measures`."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..checking import Case, Exercise, Mistake, check_model, randomize_parameters, seeded_generator
@@ -42,19 +44,25 @@ def _hook_case(seed, batch, pos, d, scale, positions, per_row=False):
         resid = _randn(seed, batch, pos, d) + 0.5
         direction = _randn(seed + 1, *((batch, 1, d) if per_row else (d,))) * 3.0  # normalising it shows
         before = resid.clone(), direction.clone()
-        hook = impl(direction, scale, positions)
-        error, out = None, None
+        # positions=None is the default: the notebook calls steering_hook(v, scale)
+        hook = impl(direction, scale) if positions is None else impl(direction, scale, positions)
+        error, out, again = None, None, None
         with torch.no_grad():
             if not per_row:
                 out = hook(resid, _hook_point())
+                again = hook(before[0].clone(), _hook_point())  # generation calls it at every step
             else:
                 try:
                     out = hook(resid, _hook_point())
+                    again = hook(before[0].clone(), _hook_point())
                 except Exception as err:  # noqa: BLE001 - compared as a result
                     error = f"{type(err).__name__}: {str(err)[:150]}"
+        same = torch.is_tensor(out) and torch.is_tensor(again) and out.shape == again.shape and bool(
+            torch.equal(out, again))
         result = {"error with one direction per row ([batch, 1, d_model])": error} if per_row else {}
         return result | {"output": out, "resid unchanged": bool(torch.equal(resid, before[0])),
-                         "direction unchanged": bool(torch.equal(direction, before[1]))}
+                         "direction unchanged": bool(torch.equal(direction, before[1])),
+                         "the same output when called again": same or out is None}
     return run
 
 
@@ -112,6 +120,14 @@ def _hook_first_row(direction, scale, positions=None):
     return hook
 
 
+def _hook_truthy_positions(direction, scale, positions=None):
+    def hook(resid, hook):
+        out = resid.clone()
+        out[:, positions or slice(None), :] += scale * direction  # positions=0 taken for None
+        return out
+    return hook
+
+
 def _hook_replaces(direction, scale, positions=None):
     def hook(resid, hook):
         out = resid.clone()
@@ -126,6 +142,10 @@ check_steering_hook = Exercise(
                    Case("positions=None: every position, scale -1.5", _hook_case(2, 3, 4, 5, -1.5, None)),
                    Case("positions=-1 (the last position), scale 4", _hook_case(3, 4, 6, 5, 4.0, -1)),
                    Case("positions=slice(2, None), scale 0.5", _hook_case(4, 5, 5, 4, 0.5, slice(2, None))),
+                   Case("positions=0 (the first position: not the same as None), scale 1.5",
+                        _hook_case(7, 2, 4, 3, 1.5, 0)),
+                   Case("positions as an index tensor, torch.tensor([3]), scale -2",
+                        _hook_case(8, 5, 5, 4, -2.0, torch.tensor([3]))),
                    Case("one direction per row: direction [3, 1, 4], positions=slice(1, None), scale 2",
                         _hook_case(6, 3, 5, 4, 2.0, slice(1, None), per_row=True)),
                    Case("the check model steered at blocks.0.hook_resid_post, positions [0, 2], scale 3",
@@ -144,6 +164,9 @@ check_steering_hook = Exercise(
         Mistake("Multiply the direction by scale before adding it.", _hook_no_scale),
         Mistake("Steer every row of the batch (resid[:, positions, :]), not only the first.", _hook_first_row),
         Mistake("Add to the residual stream (+=): do not overwrite it with the direction.", _hook_replaces),
+        Mistake("positions=0 is the first position, not 'no positions': test `positions is None` (not "
+                "`if positions:` or `positions or ...`, which take 0 for None and steer every position).",
+                _hook_truthy_positions),
     ],
     hint="def hook(resid, hook): steered = resid.clone(); steered[:, positions, :] += scale * direction "
          "(or resid + scale * direction when positions is None); return steered")
@@ -221,12 +244,14 @@ check_diff_in_means = Exercise(
 # ----------------------------------------------------------------------------- output_score
 def _os_case(seed, batch, vocab, k, best_is_top=False, best_last=False):
     """Distinct logits (no ties in the ranks); lens tokens drawn at random, in random order (or with
-    the most probable of them listed last)."""
+    the most probable of them listed last). ``batch``: None (one row [vocab]), an int or a tuple of
+    leading dims (the notebook passes [prompts, latents, vocab])."""
+    lead = () if batch is None else (batch,) if isinstance(batch, int) else tuple(batch)
+
     def run(impl):
         g = seeded_generator(seed)
-        shape = (vocab,) if batch is None else (batch, vocab)
-        logits = torch.randn(*shape, generator=g) * 2
-        rows = 1 if batch is None else batch
+        logits = torch.randn(*lead, vocab, generator=g) * 2
+        rows = math.prod(lead)
         lens = torch.stack([torch.randperm(vocab, generator=g)[:k] for _ in range(rows)])
         if best_is_top:  # a lens token (not listed first) is the most probable token of the vocabulary
             top = logits.reshape(rows, vocab).argmax(-1)
@@ -234,7 +259,7 @@ def _os_case(seed, batch, vocab, k, best_is_top=False, best_last=False):
             lens[:, 0] = torch.where(lens[:, 0] == top, (top + 1) % vocab, lens[:, 0])
         if best_last:
             lens = lens.gather(1, logits.reshape(rows, vocab).gather(1, lens).argsort(-1))
-        lens = lens[0] if batch is None else lens
+        lens = lens.reshape(*lead, k)
         before = logits.clone(), lens.clone()
         out = impl(logits, lens)
         return {"output": out, "inputs unchanged": bool(torch.equal(logits, before[0]) and torch.equal(lens, before[1]))}
@@ -297,7 +322,10 @@ check_output_score = Exercise(
                    Case("a lens token (not the first listed) is the most likely token: rank 0", _os_case(3, 3, 20, 4, True)),
                    Case("k = 1", _os_case(4, 2, 40, 1)),
                    Case("one latent: 60 tokens, k = 8, its most probable lens token listed last",
-                        _os_case(5, None, 60, 8, best_last=True))],
+                        _os_case(5, None, 60, 8, best_last=True)),
+                   Case("logits [2, 3, 35] (prompts × latents × vocabulary, as in the notebook), k = 4",
+                        _os_case(6, (2, 3), 35, 4)),
+                   Case("a batch of one latent: logits [1, 18], k = 2", _os_case(7, 1, 18, 2))],
     mistakes=[
         Mistake("Turn the logits into probabilities first (logits.softmax(-1)): the score multiplies by a "
                 "probability, not a logit.", _os_logits_as_probs),
@@ -308,7 +336,8 @@ check_output_score = Exercise(
                 "the first one listed.", _os_first_lens_token),
         Mistake("Take the *largest* probability of a lens token, not their mean.", _os_mean_prob),
         Mistake("Multiply the probability by the rank score 1 − rank / d_vocab (Arad et al.'s score has "
-                "both).", _os_no_rank),
+                "both). If you did, your rank score is always 1: rank a lens token among the whole vocabulary "
+                "(not among the lens tokens), and divide with / (rank // d_vocab is 0).", _os_no_rank),
         Mistake("Divide the rank by the vocabulary size (logits.shape[-1]), not by k.", _os_rank_over_k),
         Mistake("Softmax over the vocabulary: the last dimension (softmax(-1)), not dimension 0 (the "
                 "latents of a batch).", _os_softmax_dim0),
@@ -514,7 +543,9 @@ check_harmonic_aggregate = Exercise(
                    Case("zeros (edge case): both 0, one of them 0",
                         _ha_case([0.0, 0.0, 0.6, 0.3], [0.0, 0.9, 0.0, 0.3])),
                    Case("[3, 4]: 3 concepts × 4 strengths", _ha_random(2, 3, 4)),
-                   Case("small values: success + fluency below 1", _ha_case([0.05, 0.2, 0.01], [0.1, 0.4, 0.3]))],
+                   Case("small values: success + fluency below 1", _ha_case([0.05, 0.2, 0.01], [0.1, 0.4, 0.3])),
+                   Case("tiny values: success + fluency below 0.1 (a clamp must not touch them)",
+                        _ha_case([0.004, 0.03, 0.0005], [0.002, 0.05, 0.06]))],
     mistakes=[
         Mistake("The aggregate is the *harmonic* mean 2·s·f / (s + f), not the arithmetic mean: a strength that "
                 "writes gibberish (f = 0) must score 0 however well it steers.",
