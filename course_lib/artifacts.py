@@ -8,8 +8,11 @@ the same kind of error on invalid content.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 CHECKSUMS_FILE = "checksums.json"
@@ -73,3 +76,24 @@ def verify(folder: str | Path, rebuild: str, what: str = "artifact") -> None:
     if extra:
         raise ArtifactError(f"unexpected file(s) in {folder}: {', '.join(extra)} (not in {CHECKSUMS_FILE}); "
                             f"remove them, or rebuild the {what} with `{rebuild}`")
+
+
+@contextlib.contextmanager
+def building(root: str | Path):
+    """Build a shipped folder atomically: ``with building(root) as new:`` writes into a fresh hidden
+    folder next to ``root``, which replaces ``root`` only when the block ends without an error
+    (an interrupted or failed build leaves the old folder as it was, and no half-built one)."""
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.building-"))
+    try:
+        yield new
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    old = root.with_name(f".{root.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if root.exists():
+        root.rename(old)
+    new.rename(root)
+    shutil.rmtree(old, ignore_errors=True)

@@ -68,3 +68,20 @@ def test_every_shipped_folder_is_covered():
         sums = json.loads((root / "checksums.json").read_text())
         listed = {root / name for name in sums}
         assert {p for p in shipped if root in p.parents} <= listed, f"{root}: files not listed in checksums.json"
+
+
+def test_building_swaps_in_only_a_complete_folder(tmp_path):
+    from course_lib.artifacts import building
+
+    root = tmp_path / "shipped"
+    root.mkdir()
+    (root / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with building(root) as new:
+            (new / "half.txt").write_text("half")
+            raise RuntimeError("the build failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["shipped"] and (root / "old.txt").exists()
+    with building(root) as new:
+        (new / "new.txt").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["shipped"]
+    assert [p.name for p in root.iterdir()] == ["new.txt"]

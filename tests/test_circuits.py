@@ -159,6 +159,31 @@ def test_training_reduces_the_error_for_both_kinds():
         assert not any(p.requires_grad for p in module.parameters())
 
 
+def test_training_runs_through_the_given_loss():
+    g = torch.Generator().manual_seed(0)
+    xs = torch.randn(4, 500, 8, generator=g)
+    calls = []
+
+    def loss(out, target, variance):
+        calls.append(out.shape)
+        return tr.normalized_mse(out, target, variance)
+
+    config = tr.TrainConfig(d_sae=16, k=2, steps=5, batch_size=64)
+    tr.train_transcoders(xs, xs.tanh(), config, progress=False, loss=loss)
+    assert calls == [torch.Size([4, 64, 8])] * 5
+
+
+def test_build_writes_a_verified_folder(tmp_path):
+    from course_lib.artifacts import verify
+
+    root = tmp_path / "circuits"
+    config = tr.TrainConfig(d_sae=16, k=2, steps=2, batch_size=64, train_docs=20)
+    metrics = tr.build_circuits(root, config, seeds=(0,), progress=False)
+    verify(root, tc.REBUILD)
+    assert tc.load_transcoders(root)[0].W_enc.shape == (128, 16) and metrics["per_layer"]["config"]["d_sae"] == 16
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["circuits"]
+
+
 def test_bad_input_gets_clear_errors(model, shipped):
     per_layer, clt = shipped
     with pytest.raises(ValueError, match=r"\[\.\.\., 128\]"):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..artifacts import write_checksums
+from ..artifacts import building, write_checksums
 from ..sae._validate import as_int
 from .transcoders import CrossLayerTranscoder, Transcoder, TranscoderSet, input_hook, output_hook
 
@@ -285,8 +285,6 @@ def build_circuits(root=None, config: TrainConfig = TRAIN, seeds=SEEDS, progress
     held-out text, and save seed ``seeds[0]``'s weights with metrics (every seed's), card and
     checksums. Built in a new folder next to ``root``, which replaces ``root`` only on success."""
     import json
-    import shutil
-    import tempfile
 
     from safetensors.torch import save_file
 
@@ -302,8 +300,7 @@ def build_circuits(root=None, config: TrainConfig = TRAIN, seeds=SEEDS, progress
     test = eval_tokens(model)
     metrics = dict(config=dataclasses.asdict(config), eval=dict(docs=EVAL_DOCS, seed=EVAL_SEED),
                    world_model_sha256=_world_model_sha256(), per_layer=dict(seeds={}), clt=dict(seeds={}))
-    new = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.building-"))
-    try:
+    with building(root) as new:
         for seed in seeds:
             c = dataclasses.replace(config, seed=seed)
             xs, ys, _ = training_activations(model, c, progress)
@@ -324,13 +321,4 @@ def build_circuits(root=None, config: TrainConfig = TRAIN, seeds=SEEDS, progress
         (new / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         write_card(new, metrics)
         write_checksums(new)
-        old = root.with_name(f".{root.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if root.exists():
-            root.rename(old)
-        new.rename(root)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
-        raise
     return metrics

@@ -12,7 +12,7 @@ normalisation), ``resampling`` (dead latents), ``training`` (the from-scratch lo
 
 Importing the package is cheap: each name is imported from its module on first use.
 """
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "ToyDictionaryData": "toy_data", "TOY_DATA": "toy_data",
@@ -31,14 +31,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

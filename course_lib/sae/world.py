@@ -19,7 +19,7 @@ import json
 import operator
 from pathlib import Path
 
-from ..artifacts import ArtifactError, read_json, verify, write_checksums
+from ..artifacts import ArtifactError, building, read_json, verify, write_checksums
 from ..paths import DATA_DIR
 from ._validate import as_int
 
@@ -319,8 +319,6 @@ def write_card(root, metrics: dict) -> None:
 def build_world_saes(root=SAE_DIR, layers=LAYERS, config: WorldSAEConfig = WORLD_SAE, progress: bool = True) -> dict:
     """Train, evaluate and save the shipped SAEs with metrics, card and checksums. Everything is
     built in a new folder next to ``root``, which replaces ``root`` only when all of it succeeded."""
-    import shutil
-    import tempfile
 
     from ..runtime import set_seed
     from ..world import load_world_model
@@ -331,8 +329,7 @@ def build_world_saes(root=SAE_DIR, layers=LAYERS, config: WorldSAEConfig = WORLD
     tokens = eval_tokens(model, config.eval_docs, config.eval_seed)
     metrics = dict(config=dataclasses.asdict(config), eval=dict(docs=config.eval_docs, seed=config.eval_seed),
                    world_model_sha256=_world_model_sha256(), layers={})
-    new = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.building-"))
-    try:
+    with building(root) as new:
         for layer in layers:
             set_seed(config.seed)
             sae = train_world_sae(model, layer, config, progress=progress)
@@ -349,13 +346,4 @@ def build_world_saes(root=SAE_DIR, layers=LAYERS, config: WorldSAEConfig = WORLD
         (new / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         write_card(new, metrics)
         write_checksums(new)
-        old = root.with_name(f".{root.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if root.exists():
-            root.rename(old)
-        new.rename(root)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
-        raise
     return metrics

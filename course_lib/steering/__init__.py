@@ -11,7 +11,7 @@ seeded sampling with per-row steering, neutral prompts), ``methods`` (methods si
 
 Importing the package is cheap: each name is imported from its module on first use.
 """
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "steering_hook": "intervene", "diff_in_means": "intervene",
@@ -39,14 +39,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
