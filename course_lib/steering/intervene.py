@@ -12,7 +12,9 @@ def steering_hook(direction, scale, positions=None):
     residual stream ``resid`` [batch, pos, d_model] at the positions ``positions`` of every row of
     the batch: an int, a list of ints, a slice or an index tensor along the position axis (negative
     indices count from the end); ``None``: every position. ``direction``: [d_model], or
-    [batch, 1, d_model] for one direction per row; used as given, not normalised.
+    [batch, 1, d_model] for one direction per row — then give ``positions`` as a list, slice or
+    index tensor, not an int (an int drops the position axis, which the row's direction keeps);
+    used as given, not normalised.
 
     The hook returns a new tensor and leaves its input unchanged (TransformerLens passes on what a
     hook returns). Use: ``model.run_with_hooks(tokens, fwd_hooks=[(name, steering_hook(v, 4.0, [-1]))])``.
