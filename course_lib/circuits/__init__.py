@@ -13,7 +13,7 @@ Importing the package is cheap: each name is imported from its module on first u
 from ..lazy import lazy_exports
 
 _EXPORTS = {
-    # transcoders, training, measures, interventions (H-circ)
+    # transcoders, training, measures, interventions, labels
     "transcoder_forward": "transcoders", "clt_decode": "transcoders", "Transcoder": "transcoders",
     "TranscoderSet": "transcoders", "CrossLayerTranscoder": "transcoders", "load_transcoders": "transcoders",
     "load_clt": "transcoders", "input_hook": "transcoders", "output_hook": "transcoders",
@@ -25,7 +25,7 @@ _EXPORTS = {
     "run_swapped": "interventions", "edit_hooks": "interventions", "prompt_features": "interventions",
     "predicted_ablation_effects": "interventions", "real_ablation_effects": "interventions",
     "probe_labels": "labels", "kinds_table": "labels",
-    # attribution, graph, checks (H-attr)
+    # attribution, graph, checks
     "Graph": "attribution", "Node": "attribution", "AttributionConfig": "attribution", "attribute": "attribution",
     "prune": "attribution", "replacement_score": "attribution", "completeness_score": "attribution",
     "node_influence": "attribution", "frozen_path": "attribution", "direct_edge": "attribution",
